@@ -9,8 +9,8 @@ The pieces, from the bottom up:
 - ``nnkit.nn``        modules and layers, ``nnkit.losses``, ``nnkit.optim``
 - ``nnkit.train``     a small fit loop; ``nnkit.data`` toy and offline data sets
 """
-from nnkit.backend import seed, to_device, to_numpy, use
+from nnkit.backend import default_dtype, seed, set_default_dtype, to_device, to_numpy, use
 
 __version__ = "0.1.0"
 
-__all__ = ["seed", "to_device", "to_numpy", "use", "__version__"]
+__all__ = ["default_dtype", "seed", "set_default_dtype", "to_device", "to_numpy", "use", "__version__"]

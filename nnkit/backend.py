@@ -12,7 +12,7 @@ import random
 
 import numpy
 
-_STATE = {"name": "numpy", "xp": numpy}
+_STATE = {"name": "numpy", "xp": numpy, "dtype": "float32"}
 
 
 class BackendError(RuntimeError):
@@ -54,6 +54,19 @@ def name() -> str:
 def xp():
     """The array module in use (``numpy`` or ``cupy``)."""
     return _STATE["xp"]
+
+
+def default_dtype() -> str:
+    """The floating-point type new parameters get (``"float32"`` unless changed)."""
+    return _STATE["dtype"]
+
+
+def set_default_dtype(dtype: str) -> None:
+    """Choose ``"float32"`` (fast) or ``"float64"`` (for gradient checks) for new parameters."""
+    dtype = numpy.dtype(dtype).name
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"default dtype must be float32 or float64, got {dtype}")
+    _STATE["dtype"] = dtype
 
 
 def to_numpy(a):

@@ -1,0 +1,19 @@
+"""Neural-network layers: ``Module``, ``Parameter`` and the layers built on them."""
+from nnkit.nn import init
+from nnkit.nn.module import Module, Parameter, Sequential, ShapeError
+from nnkit.nn.linear import Linear
+from nnkit.nn.activations import (
+    GaussianRBF, HardTanh, LeakyReLU, Maxout, PReLU, Ramp, RBFLayer, ReLU, Ricker, RReLU,
+    Sigmoid, Sign, Softmax, Softplus, Step, Tanh,
+    gaussian_rbf, hardtanh, leaky_relu, log_softmax, ramp, relu, ricker, sigmoid, sign,
+    softmax, softplus, step, tanh,
+)
+from nnkit.nn.regularization import BatchNorm1d, Dropout
+
+__all__ = [
+    "init", "Module", "Parameter", "Sequential", "ShapeError", "Linear",
+    "GaussianRBF", "HardTanh", "LeakyReLU", "Maxout", "PReLU", "Ramp", "RBFLayer", "ReLU", "Ricker",
+    "RReLU", "Sigmoid", "Sign", "Softmax", "Softplus", "Step", "Tanh",
+    "gaussian_rbf", "hardtanh", "leaky_relu", "log_softmax", "ramp", "relu", "ricker", "sigmoid",
+    "sign", "softmax", "softplus", "step", "tanh", "BatchNorm1d", "Dropout",
+]
