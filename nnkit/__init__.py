@@ -10,6 +10,7 @@ The pieces, from the bottom up:
 - ``nnkit.train``     a small fit loop; ``nnkit.data`` toy and offline data sets
 """
 from nnkit.backend import default_dtype, seed, set_default_dtype, to_device, to_numpy, use
+from nnkit.grading.selfcheck import check  # instant self-checks for the exercises
 
 __version__ = "0.1.0"
 
