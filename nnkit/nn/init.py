@@ -86,7 +86,7 @@ def zeros(shape, dtype=None):
 INITIALIZERS = {
     "xavier": xavier_uniform, "xavier_uniform": xavier_uniform, "glorot": xavier_uniform,
     "xavier_normal": xavier_normal, "he": he_normal, "he_normal": he_normal, "he_uniform": he_uniform,
-    "lecun": lecun_normal, "orthogonal": orthogonal, "identity": identity, "zeros": zeros,
+    "lecun": lecun_normal, "lecun_normal": lecun_normal, "orthogonal": orthogonal, "identity": identity, "zeros": zeros,
 }
 
 
