@@ -1,0 +1,354 @@
+"""Build the nnkit book into book/_build/html, executing every chapter.
+
+    python book/build.py            # offline: scripts from npm, chapters executed (or cached)
+    python book/build.py --cdn      # let the pages load their scripts from CDNs instead
+
+Three steps:
+
+1. **Browser scripts.** ``npm ci`` installs require.js, the ipywidgets HTML manager and
+   MathJax (``package.json`` / ``package-lock.json`` at the repository root), and the files
+   the pages need are copied to ``book/_vendor/vendor/``. Sphinx serves that folder as
+   ``_static/vendor/`` (see ``sphinx.config`` in ``_config.yml``). Without npm the book is
+   built with the CDN defaults instead, and the script says so.
+2. **Execution cache.** Executed notebooks are kept in ``book/_build/.jupyter_cache``
+   (jupyter-cache, keyed on each notebook's code). Neither Jupyter Book nor jupyter-cache
+   notices a change in the *library* a notebook imports, so the cache is stamped with a
+   hash of ``nnkit/**/*.py`` and emptied when that hash changes. The test session
+   (``conftest.py``) fills the same cache with the executions nbval makes, so a book build
+   after the tests executes nothing again.
+3. **Build.** ``jupyter-book build --all``: every page is rendered again, every notebook
+   is taken from the cache or executed (90 s per cell at most). A notebook that fails to
+   execute fails the build: the script names the notebook and the cell, and exits non-zero.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BOOK = Path(__file__).resolve().parent
+ROOT = BOOK.parent
+NNKIT_SRC = ROOT / "nnkit"
+
+#: What is copied from node_modules/ into book/_vendor/vendor/ (source, destination).
+VENDOR_FILES = [
+    ("requirejs/require.js", "require.js"),
+    ("@jupyter-widgets/html-manager/dist/embed-amd.js", "html-manager/embed-amd.js"),
+    ("mathjax/es5/tex-mml-chtml.js", "mathjax/tex-mml-chtml.js"),
+]
+#: Folders copied whole: MathJax's fonts and the TeX extensions it loads on demand.
+VENDOR_DIRS = [
+    ("mathjax/es5/output/chtml/fonts/woff-v2", "mathjax/output/chtml/fonts/woff-v2"),
+    ("mathjax/es5/input/tex/extensions", "mathjax/input/tex/extensions"),
+]
+#: The widget manager's icon fonts (FontAwesome), next to embed-amd.js.
+WIDGET_FONT_SUFFIXES = (".woff2", ".woff", ".ttf", ".eot", ".svg")
+
+#: Sets the folder the widget manager loads its fonts from: the folder of embed-amd.js.
+#: (Its own guess is wrong for pages opened from file://, whose URL origin is "null".)
+WIDGETS_ASSETS_JS = """\
+// Tell the ipywidgets HTML manager where its font files are: next to embed-amd.js.
+(function () {
+  var here = document.currentScript && document.currentScript.src;
+  if (here) {
+    window.__jupyter_widgets_assets_path__ = here.replace(/[^\\/]*$/, "") + "html-manager/";
+  }
+})();
+"""
+
+#: Keys of ``sphinx.config`` that point the pages at the local copies.
+LOCAL_SCRIPT_KEYS = ("html_static_path", "mathjax_path", "nb_ipywidgets_js")
+
+
+# ---------------------------------------------------------------------------------------
+# 1. Browser scripts
+# ---------------------------------------------------------------------------------------
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def vendor_dir(book_dir: Path = BOOK) -> Path:
+    """The folder Sphinx serves as ``_static/``: ``book/_vendor``."""
+    return book_dir / "_vendor"
+
+
+def install_vendor(book_dir: Path = BOOK, root: Path = ROOT, log=print) -> bool:
+    """Install the browser scripts with npm and copy them to ``book/_vendor/vendor``.
+
+    Returns True when the local copies are in place, False when npm is missing or
+    failed (the caller then builds with the CDN defaults).
+    """
+    lock = root / "package-lock.json"
+    target = vendor_dir(book_dir) / "vendor"
+    stamp = target / ".package-lock.sha256"
+    if stamp.exists() and stamp.read_text() == _sha256_file(lock):
+        return True  # already copied from this lockfile
+    npm = shutil.which("npm")
+    if npm is None:
+        log("npm was not found: the pages will load require.js, the widget manager "
+            "and MathJax from their CDNs (they need a network connection to show widgets and math).")
+        return False
+    log("Installing the browser scripts with npm ci ...")
+    proc = subprocess.run(
+        [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=root, capture_output=True, text=True,
+    )
+    if proc.returncode != 0:
+        log(f"npm ci failed (exit {proc.returncode}):\n{proc.stderr.strip()[-2000:]}\n"
+            "Falling back to the CDNs: the pages will load require.js, the widget manager "
+            "and MathJax from the network.")
+        return False
+    modules = root / "node_modules"
+    if target.exists():
+        shutil.rmtree(target)
+    for src, dst in VENDOR_FILES:
+        (target / dst).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(modules / src, target / dst)
+    for src, dst in VENDOR_DIRS:
+        shutil.copytree(modules / src, target / dst)
+    fonts = modules / "@jupyter-widgets/html-manager/dist"
+    for font in fonts.iterdir():
+        if font.suffix in WIDGET_FONT_SUFFIXES:
+            shutil.copy2(font, target / "html-manager" / font.name)
+    (target / "widget-modules").mkdir()
+    (target / "widgets-assets.js").write_text(WIDGETS_ASSETS_JS)
+    stamp.write_text(_sha256_file(lock))
+    log(f"Copied the browser scripts to {target} ({folder_size(target) / 1e6:.1f} MB).")
+    return True
+
+
+def folder_size(path: Path) -> int:
+    """Total size in bytes of the files under ``path``."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def cdn_config(book_dir: Path = BOOK) -> Path:
+    """Write a copy of ``_config.yml`` without the local-script settings; return its path."""
+    import yaml  # noqa: PLC0415 - installed with jupyter-book
+
+    config = yaml.safe_load((book_dir / "_config.yml").read_text())
+    sphinx_config = config.get("sphinx", {}).get("config", {})
+    for key in LOCAL_SCRIPT_KEYS:
+        sphinx_config.pop(key, None)
+    out = book_dir / "_build" / "_config.cdn.yml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(config, sort_keys=False))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# 2. Execution cache
+# ---------------------------------------------------------------------------------------
+def cache_dir(book_dir: Path = BOOK) -> Path:
+    """Where Jupyter Book (myst-nb) keeps executed notebooks."""
+    return book_dir / "_build" / ".jupyter_cache"
+
+
+def source_stamp(book_dir: Path = BOOK) -> Path:
+    """The file holding the hash of nnkit's source the cache was filled with."""
+    return book_dir / "_build" / ".nnkit-source.sha256"
+
+
+def nnkit_source_hash(src: Path = NNKIT_SRC) -> str:
+    """SHA-256 over the relative path and bytes of every ``*.py`` file under ``src``."""
+    digest = hashlib.sha256()
+    for path in sorted(src.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(path.relative_to(src).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def sync_cache_with_source(book_dir: Path = BOOK, src: Path = NNKIT_SRC, log=print) -> bool:
+    """Empty the execution cache if nnkit's source changed since it was filled.
+
+    Returns True when the cache was emptied (or did not match any stamp).
+    """
+    current = nnkit_source_hash(src)
+    stamp = source_stamp(book_dir)
+    if stamp.exists() and stamp.read_text().strip() == current:
+        return False
+    cache = cache_dir(book_dir)
+    if cache.exists():
+        log(f"nnkit's source changed since the notebooks were executed: emptying {cache}")
+        shutil.rmtree(cache)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(current + "\n")
+    return True
+
+
+def store_execution(notebook_path: Path, executed, seconds: float, book_dir: Path = BOOK) -> int:
+    """Put an executed notebook (an ``nbformat`` node) into the book's execution cache.
+
+    ``executed`` must have the same cells (sources) as the file at ``notebook_path``;
+    the cache matches notebooks on their code, so the book build will use these outputs
+    instead of executing the notebook again. Returns the cache record's id.
+    """
+    from jupyter_cache import get_cache  # noqa: PLC0415
+    from jupyter_cache.base import CacheBundleIn  # noqa: PLC0415
+
+    cache = get_cache(str(cache_dir(book_dir)))
+    record = cache.cache_notebook_bundle(
+        CacheBundleIn(executed, str(Path(notebook_path).resolve()),
+                      data={"execution_seconds": seconds}),
+        check_validity=False,
+        overwrite=True,
+    )
+    return record.pk
+
+
+# ---------------------------------------------------------------------------------------
+# 3. Build
+# ---------------------------------------------------------------------------------------
+@dataclass
+class BuildResult:
+    """What a build did: exit status, which notebooks ran or came from the cache, failures."""
+
+    returncode: int
+    html_dir: Path
+    seconds: float
+    local_scripts: bool
+    executed: dict[str, float] = field(default_factory=dict)  # docname -> seconds
+    cached: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)         # one message per notebook
+    log: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+_DOC_LINE = re.compile(r"^(?P<path>/\S+?)(?:\.ipynb|\.md)?: (?P<msg>.*?)(?: \[mystnb[.\w]*\])?$")
+
+
+def _parse_log(text: str, book_dir: Path) -> tuple[dict[str, float], list[str]]:
+    """Read which notebooks myst-nb executed (with their times) and which it took from the cache."""
+    executed: dict[str, float] = {}
+    cached: list[str] = []
+    for line in text.splitlines():
+        m = _DOC_LINE.match(line.strip())
+        if not m:
+            continue
+        try:
+            doc = Path(m["path"]).resolve().relative_to(book_dir.resolve()).as_posix()
+        except ValueError:
+            continue
+        msg = m["msg"]
+        if msg.startswith("Using cached notebook"):
+            cached.append(doc)
+        elif msg.startswith("Executed notebook in"):
+            executed[doc] = float(re.findall(r"[\d.]+", msg)[0])
+    return executed, cached
+
+
+def _locate_cell(notebook: Path, report: str) -> str:
+    """Name the cell a CellExecutionError report is about: 'cell N' (counting code cells from 0)."""
+    m = re.search(r"executing the following cell:\n-+\n(.*?)\n-+\n", report, re.S)
+    if not m or not notebook.exists():
+        return "an unknown cell"
+    import nbformat  # noqa: PLC0415
+
+    source = m.group(1).strip()
+    nb = nbformat.read(notebook, as_version=4)
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    for i, cell in enumerate(code_cells):
+        if cell.source.strip() == source:
+            first = source.splitlines()[0] if source else ""
+            return f"code cell {i} (starting {first!r})"
+    return "a cell that was not found again in the notebook"
+
+
+def _failures(book_dir: Path, html_dir: Path) -> list[str]:
+    """One message per notebook that failed to execute, from myst-nb's reports folder."""
+    reports = html_dir / "reports"
+    messages = []
+    for log_file in sorted(reports.rglob("*.err.log")) if reports.exists() else []:
+        doc = log_file.relative_to(reports).as_posix()[: -len(".err.log")]
+        notebook = book_dir / f"{doc}.ipynb"
+        report = log_file.read_text(errors="replace")
+        lines = [ln for ln in report.strip().splitlines() if ln.strip()]
+        error = lines[-1] if lines else "(empty report)"
+        messages.append(
+            f"{notebook.relative_to(book_dir.parent) if notebook.is_relative_to(book_dir.parent) else notebook}: "
+            f"{_locate_cell(notebook, report)} failed: {error}\n  full traceback: {log_file}"
+        )
+    return messages
+
+
+def build_book(book_dir: Path = BOOK, *, use_cdn: bool = False, src: Path = NNKIT_SRC,
+               quiet: bool = False) -> BuildResult:
+    """Build the book (see the module docstring). Never raises for a failed notebook:
+    look at ``result.ok`` and ``result.failures``."""
+    book_dir = Path(book_dir).resolve()
+    log = (lambda *a, **k: None) if quiet else print
+    start = time.perf_counter()
+
+    local = False if use_cdn else install_vendor(book_dir, log=log)
+    sync_cache_with_source(book_dir, src, log=log)
+    html_dir = book_dir / "_build" / "html"
+    shutil.rmtree(html_dir / "reports", ignore_errors=True)
+
+    cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()",
+           "build", str(book_dir), "--all", "--builder", "html"]
+    if not local:
+        cmd += ["--config", str(cdn_config(book_dir))]
+    env = dict(os.environ)
+    # Chapters draw with the notebook's inline backend, whatever the caller uses.
+    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, cwd=book_dir.parent)
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if not quiet:
+            sys.stdout.write(line)
+    returncode = proc.wait()
+    text = "".join(lines)
+    executed, cached = _parse_log(text, book_dir)
+    failures = _failures(book_dir, html_dir)
+    if "Executing notebook failed" in text and not failures:
+        failures.append("a notebook failed to execute (see the log above)")
+    if failures and returncode == 0:
+        returncode = 1
+    result = BuildResult(returncode, html_dir, time.perf_counter() - start, local,
+                         executed, cached, failures, text)
+    if failures:
+        log("\nThese notebooks failed to execute:\n" + "\n".join(f"- {m}" for m in failures))
+    elif returncode != 0:
+        log(f"\njupyter-book exited with status {returncode}.")
+    else:
+        log(f"\nBuilt {html_dir / 'index.html'} in {result.seconds:.1f} s: "
+            f"{len(executed)} notebook(s) executed, {len(cached)} taken from the cache"
+            + ("" if local else "; the pages load their scripts from CDNs") + ".")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cdn", action="store_true",
+                        help="do not install the browser scripts; let the pages load them from CDNs")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    args = parser.parse_args(argv)
+    result = build_book(use_cdn=args.cdn)
+    if args.json:
+        print(json.dumps({"ok": result.ok, "seconds": round(result.seconds, 2),
+                          "executed": result.executed, "cached": result.cached,
+                          "failures": result.failures, "local_scripts": result.local_scripts}))
+    return result.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
