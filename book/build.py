@@ -50,16 +50,20 @@ VENDOR_DIRS = [
     ("mathjax/es5/input/tex/extensions", "mathjax/input/tex/extensions"),
 ]
 #: The widget manager's icon fonts (FontAwesome), next to embed-amd.js.
-WIDGET_FONT_SUFFIXES = (".woff2", ".woff", ".ttf", ".eot", ".svg")
+WIDGET_FONT_SUFFIXES = (".woff2", ".woff")  # every browser in use reads one of these
 
-#: Sets the folder the widget manager loads its fonts from: the folder of embed-amd.js.
-#: (Its own guess is wrong for pages opened from file://, whose URL origin is "null".)
-WIDGETS_ASSETS_JS = """\
-// Tell the ipywidgets HTML manager where its font files are: next to embed-amd.js.
+#: Runs after require.js, before the widget manager: maps the manager's AMD module id to
+#: the folder of its copy, so that it finds its icon fonts there. (It derives the fonts'
+#: URL from that module's URL, which otherwise is relative to the page: wrong for every
+#: page in a sub-folder.)
+WIDGETS_PATHS_JS = """\
+// Point the ipywidgets HTML manager at its own folder, where its font files are.
 (function () {
   var here = document.currentScript && document.currentScript.src;
-  if (here) {
-    window.__jupyter_widgets_assets_path__ = here.replace(/[^\\/]*$/, "") + "html-manager/";
+  if (here && window.require && window.require.config) {
+    window.require.config({
+      paths: {"@jupyter-widgets/html-manager/dist": here.replace(/[^\\/]*$/, "") + "html-manager"}
+    });
   }
 })();
 """
@@ -119,7 +123,7 @@ def install_vendor(book_dir: Path = BOOK, root: Path = ROOT, log=print) -> bool:
         if font.suffix in WIDGET_FONT_SUFFIXES:
             shutil.copy2(font, target / "html-manager" / font.name)
     (target / "widget-modules").mkdir()
-    (target / "widgets-assets.js").write_text(WIDGETS_ASSETS_JS)
+    (target / "widgets-paths.js").write_text(WIDGETS_PATHS_JS)
     stamp.write_text(_sha256_file(lock))
     log(f"Copied the browser scripts to {target} ({folder_size(target) / 1e6:.1f} MB).")
     return True
