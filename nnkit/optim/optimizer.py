@@ -35,10 +35,10 @@ def _params_list(params) -> list:
 def max_norm_(params, max_norm: float, axis=-1) -> None:
     """Project weight arrays so every unit's incoming weight vector has norm <= ``max_norm``.
 
-    ``w_j <- w_j * min(1, c / ||w_j||)``; the norm is taken over ``axis`` (for a
-    ``Linear`` weight of shape ``(in_features, out_features)`` the incoming
-    weights of unit ``j`` are column ``j``: ``axis=0``; PyTorch's
-    ``(out, in)`` layout uses ``axis=-1``).  Parameters with fewer than two
+    ``w_j <- w_j * min(1, c / ||w_j||)``; the norm is taken over ``axis``.  A
+    ``Linear`` weight has shape ``(out_features, in_features)``, so the incoming
+    weights of unit ``j`` are row ``j`` and the default ``axis=-1`` is right;
+    use ``axis=0`` for a ``(in, out)`` layout.  Parameters with fewer than two
     dimensions (biases) are left alone.  Neural-nets notes, "Max norm
     constraints"; Srivastava et al. (2014).
     """
@@ -65,13 +65,13 @@ class Optimizer:
     weight_decay: L2 strength lambda_2 (adds ``lambda_2 * w`` to the gradient)
     l1: L1 strength lambda_1 (adds ``lambda_1 * sign(w)``); both together is the elastic net
     max_norm: if given, project each weight array after the step (see :func:`max_norm_`)
-    max_norm_axis: axis of the incoming weights for ``max_norm``
+    max_norm_axis: axis of the incoming weights for ``max_norm`` (default -1: rows, as in ``Linear``)
     """
 
     defaults: dict = {}
 
     def __init__(self, params, lr: float, weight_decay: float = 0.0, l1: float = 0.0,
-                 max_norm: float | None = None, max_norm_axis=0, **hyper):
+                 max_norm: float | None = None, max_norm_axis=-1, **hyper):
         if lr is None or lr < 0:
             raise ValueError(f"{type(self).__name__}: learning rate must be >= 0, got {lr}")
         if weight_decay < 0 or l1 < 0:
