@@ -32,12 +32,15 @@ def minibatches(X, y=None, batch_size: int = 32, shuffle: bool = True, seed=None
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"minibatches: batch_size must be a positive integer, got {batch_size}")
     n = len(X)
-    order = _rng(seed).permutation(n) if shuffle else np.arange(n)
+    order = _rng(seed).permutation(n) if shuffle else None
+    if order is not None and not isinstance(X, np.ndarray):
+        order = backend.to_device(order)  # index GPU arrays with a GPU index
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
-        idx = order[start:start + batch_size]
-        if not shuffle:
+        if order is None:
             idx = slice(start, min(start + batch_size, n))
+        else:
+            idx = order[start:start + batch_size]
         yield X[idx], (None if y is None else y[idx])
 
 
