@@ -116,6 +116,14 @@ def test_random_shapes_composite(rows, cols, inner, broadcast_row):
     assert_grad(f, x, w, b)
 
 
+@pytest.mark.parametrize("x_shape", [(5, 4), (2, 3, 4), (4,)])
+def test_fused_linear_gradients(x_shape):
+    w, b = normal((3, 4)), normal((3,))
+    assert_grad(lambda x, w, b: ad.linear(x, w, b), normal(x_shape), w, b)
+    assert_grad(lambda x, w: ad.linear(x, w), normal(x_shape), w)
+    np.testing.assert_allclose(ad.linear(Tensor(np.ones((2, 4))), Tensor(w), Tensor(b)).data, np.ones((2, 4)) @ w.T + b)
+
+
 def test_directional_check_on_larger_input():
     x = normal((20, 30))
     w = normal((30, 10))

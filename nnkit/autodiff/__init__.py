@@ -7,7 +7,7 @@ from nnkit.autodiff.tensor import Tensor, is_grad_enabled, no_grad
 from nnkit.autodiff import ops
 from nnkit.autodiff.ops import (
     abs, add, as_tensor, clip, concatenate, cos, div, exp, log, log_softmax, logsumexp,
-    matmul, max, maximum, mean, min, minimum, mul, neg, power, relu, reshape, sigmoid,
+    linear, matmul, max, maximum, mean, min, minimum, mul, neg, power, relu, reshape, sigmoid,
     sin, softmax, softplus, sqrt, stack, sub, sum, tanh, transpose, unbroadcast, where,
 )
 from nnkit.autodiff.functional import grad, value_and_grad
@@ -21,7 +21,7 @@ def tensor(data, requires_grad=False, dtype=None) -> Tensor:
 __all__ = [
     "Tensor", "tensor", "no_grad", "is_grad_enabled", "grad", "value_and_grad", "ops",
     "abs", "add", "as_tensor", "clip", "concatenate", "cos", "div", "exp", "log", "log_softmax",
-    "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg", "power",
+    "linear", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg", "power",
     "relu", "reshape", "sigmoid", "sin", "softmax", "softplus", "sqrt", "stack", "sub", "sum",
     "tanh", "transpose", "unbroadcast", "where",
 ]

@@ -92,7 +92,12 @@ class Tensor:
         out.name = None
         out._op = name
         out._retain = False
-        needs = is_grad_enabled() and any(isinstance(p, Tensor) and p.requires_grad for p in parents)
+        needs = False
+        if _GRAD_ENABLED[-1]:
+            for p in parents:  # a plain loop: this runs for every operation
+                if p.requires_grad:
+                    needs = True
+                    break
         out.requires_grad = needs
         out._parents = tuple(parents) if needs else ()
         out._vjp = vjp if needs else None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from nnkit import backend
+from nnkit.autodiff import ops
 from nnkit.nn import init
 from nnkit.nn.module import Module, Parameter, as_input, check_last_dim
 
@@ -27,8 +28,7 @@ class Linear(Module):
         check_last_dim(x, self.in_features, self)
         if x.dtype != self.weight.dtype and x._vjp is None and not x.requires_grad:
             x = x.astype(self.weight.dtype)  # raw data takes the layer's precision
-        y = x @ self.weight.T
-        return y + self.bias if self.bias is not None else y
+        return ops.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
