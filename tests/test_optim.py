@@ -415,3 +415,42 @@ def test_float32_parameters_stay_float32():
         p.grad = np.ones(2, dtype=np.float32)
         opt.step()
         assert p.data.dtype == np.float32
+
+
+# -- iterate averaging (Lecture 7, eq. 11) ----------------------------------------------------
+def test_iterate_average_recurrence():
+    p = P([1.0, -1.0])
+    ema = optim.IterateAverage([p], tau=4)
+    expect = [1.0, -1.0]
+    for value in ([2.0, 0.0], [0.0, 4.0], [3.0, 3.0]):
+        p.data[...] = value
+        ema.update()
+        expect = [0.75 * e + 0.25 * v for e, v in zip(expect, value)]
+    np.testing.assert_allclose(ema.averages[0], expect, rtol=1e-12)
+    q = P([0.0, 0.0])
+    ema.copy_to([q])
+    np.testing.assert_allclose(q.data, expect)
+
+
+def test_iterate_average_has_lower_variance_than_noisy_sgd():
+    """On f(w) = w^2 / 2 with noisy gradients the averaged iterate scatters far less."""
+    rng = np.random.default_rng(0)
+    p = P([0.0])
+    opt = optim.SGD([p], lr=0.1)
+    ema = optim.IterateAverage([p], tau=50)
+    raw, avg = [], []
+    for k in range(5000):
+        p.grad = p.data + rng.standard_normal(1)
+        opt.step()
+        ema.update()
+        if k >= 500:
+            raw.append(p.data[0])
+            avg.append(ema.averages[0][0])
+    # stationary variance of the raw iterate: lr / (2 - lr) = 0.0526
+    assert np.var(raw) == pytest.approx(0.1 / 1.9, rel=0.15)
+    # the raw iterate is AR(1) with rho = 1 - lr = 0.9; an EMA with beta = 1 - 1/tau = 0.98 of it
+    # has variance ratio (1 - beta) / (1 + beta) * (1 + rho beta) / (1 - rho beta) = 0.161
+    beta, rho = 0.98, 0.9
+    ratio = (1 - beta) / (1 + beta) * (1 + rho * beta) / (1 - rho * beta)
+    assert np.var(avg) / np.var(raw) == pytest.approx(ratio, rel=0.3)
+    assert np.var(avg) < 0.25 * np.var(raw)

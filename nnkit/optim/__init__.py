@@ -16,6 +16,7 @@ Sources: Lecture 7 (optimization) and the neural-nets notes' "Training
 algorithms" section; the docstring of each class gives its update rule.
 """
 from nnkit.optim.adaptive import Adadelta, Adagrad, Adam, RMSprop, Rprop
+from nnkit.optim.averaging import IterateAverage
 from nnkit.optim.clip import clip_grad_norm_, clip_grad_value_
 from nnkit.optim.optimizer import Optimizer, max_norm_
 from nnkit.optim.schedules import (
@@ -31,5 +32,5 @@ from nnkit.optim.sgd import SGD, Momentum, Nesterov
 __all__ = [
     "Optimizer", "SGD", "Momentum", "Nesterov", "Adagrad", "Adadelta", "RMSprop", "Adam", "Rprop",
     "LRScheduler", "StepLR", "ExponentialLR", "CosineAnnealingLR", "InverseTimeLR", "LinearWarmup",
-    "clip_grad_norm_", "clip_grad_value_", "max_norm_",
+    "clip_grad_norm_", "clip_grad_value_", "max_norm_", "IterateAverage",
 ]
