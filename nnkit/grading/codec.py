@@ -3,11 +3,18 @@
 Values: None, bool, int, float (nan/inf included), str, NumPy arrays and scalars of numeric
 or bool dtype, and tuples, lists and str-keyed dicts of those.  Anything else is refused with
 a message naming its type.  This module imports only ``json`` and ``numpy``: the grader
-pastes its source into the probe cells it runs in a learner's kernel.
+runs its source in a learner's kernel before any learner code.
 """
-import json
+from json import dumps as _json_dumps
+from json import loads as _json_loads
 
-import numpy
+from numpy import array as _array
+from numpy import asarray as _asarray
+from numpy import dtype as _dtype
+from numpy import generic as _generic
+from numpy import ndarray as _ndarray
+
+# Names are bound at import: a learner who later patches numpy or json does not change them.
 
 MAX_DEPTH = 40
 MAX_ITEMS = 20_000_000
@@ -21,16 +28,16 @@ def encode(value, _depth=0):
         return value
     if isinstance(value, (int, float)):
         return value if isinstance(value, (bool, float)) or abs(value) < 2**63 else float(value)
-    if isinstance(value, numpy.generic) and not isinstance(value, numpy.ndarray):
-        value = numpy.asarray(value)
-    if not isinstance(value, numpy.ndarray):
+    if isinstance(value, _generic) and not isinstance(value, _ndarray):
+        value = _asarray(value)
+    if not isinstance(value, _ndarray):
         if hasattr(value, "backward") and hasattr(value, "data"):  # a Tensor: send its data
             value = value.data
         if hasattr(value, "get") and hasattr(value, "__cuda_array_interface__"):  # CuPy
             value = value.get()
         if hasattr(value, "__array__") and not isinstance(value, (list, tuple, dict)):
-            value = numpy.asarray(value)
-    if isinstance(value, numpy.ndarray):
+            value = _asarray(value)
+    if isinstance(value, _ndarray):
         if value.dtype.kind not in "biuf":
             raise TypeError(f"an array of dtype {value.dtype} cannot be graded (numbers only)")
         if value.size > MAX_ITEMS:
@@ -58,7 +65,7 @@ def decode(data, _depth=0):
         return [decode(v, _depth + 1) for v in data]
     if isinstance(data, dict):
         if set(data) == {"__array__", "dtype", "shape"}:
-            dtype = numpy.dtype(data["dtype"])
+            dtype = _dtype(data["dtype"])
             shape = tuple(int(n) for n in data["shape"])
             if dtype.kind not in "biuf" or any(n < 0 for n in shape):
                 raise ValueError("bad array in result")
@@ -67,7 +74,7 @@ def decode(data, _depth=0):
                 size *= n
             if size > MAX_ITEMS:
                 raise ValueError("array in result too large")
-            array = numpy.array(data["__array__"], dtype=dtype)
+            array = _array(data["__array__"], dtype=dtype)
             if array.shape != shape:
                 raise ValueError("array in result does not match its shape")
             return array
@@ -79,16 +86,16 @@ def decode(data, _depth=0):
 
 
 def dumps(value) -> str:
-    return json.dumps(encode(value), allow_nan=True)
+    return _json_dumps(encode(value), allow_nan=True)
 
 
 def loads(text: str):
-    return decode(json.loads(text))
+    return decode(_json_loads(text))
 
 
 def describe(value) -> str:
     """A short description that shows type and shape, never values."""
-    if isinstance(value, numpy.ndarray):
+    if isinstance(value, _ndarray):
         return f"array of shape {value.shape}, dtype {value.dtype}"
     if isinstance(value, (tuple, list)):
         inner = ", ".join(describe(v) for v in value[:4])

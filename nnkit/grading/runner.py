@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 from dataclasses import dataclass
 
 import nbformat
@@ -81,6 +82,8 @@ async def _run_cell(client: _Client, source: str, timeout: float) -> CellOutcome
         await _kill(client)
         return CellOutcome("died", "ignored the interrupt after the time limit; the kernel was stopped")
     except DeadKernelError:
+        if client.timed_out:
+            return CellOutcome("died", "ignored the interrupt after the time limit; the kernel was stopped")
         return CellOutcome("died", "stopped the Python kernel (os._exit, a signal or a crash)")
     return _outcome(client, cell)
 
@@ -111,7 +114,7 @@ async def run_cells(cells, *, setup: str, workdir, timeout: float, output_cap: i
                          resources={"metadata": {"path": str(workdir)}})
         died_at = None
         try:
-            async with client.async_setup_kernel(env=env):
+            async with client.async_setup_kernel(env=env, stderr=subprocess.DEVNULL):
                 first = await _run_cell(client, setup, max(timeout, 30))
                 if first.status != "ok":
                     raise RuntimeError(f"the grading kernel could not start its sandbox: {first.error}")
