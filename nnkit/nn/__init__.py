@@ -10,6 +10,8 @@ from nnkit.nn.activations import (
 )
 from nnkit.nn.regularization import BatchNorm1d, Dropout
 from nnkit.nn.embedding import Embedding
+from nnkit.nn.conv import Conv1d, Conv2d, conv1d, conv2d
+from nnkit.nn.pooling import AvgPool2d, Flatten, MaxPool2d, avg_pool2d, max_pool2d
 
 __all__ = [
     "init", "Module", "Parameter", "Sequential", "ShapeError", "Linear",
@@ -18,4 +20,5 @@ __all__ = [
     "gaussian_rbf", "hardtanh", "leaky_relu", "log_softmax", "ramp", "relu", "ricker", "sigmoid",
     "sign", "softmax", "softplus", "step", "tanh", "BatchNorm1d", "Dropout",
     "Embedding",
+    "Conv1d", "Conv2d", "conv1d", "conv2d", "AvgPool2d", "Flatten", "MaxPool2d", "avg_pool2d", "max_pool2d",
 ]
