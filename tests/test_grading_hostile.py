@@ -1,13 +1,15 @@
 """A batch of hostile and broken submissions: each gets exactly the points its real answers
 earn and a clear feedback line, and the batch as a whole always completes."""
 import csv
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from nnkit.grading import grade
-from tests.grading_fixtures.hostile import SUBMISSIONS
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from grading_fixtures.hostile import SUBMISSIONS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "solutions" / "00-warmup.ipynb"
