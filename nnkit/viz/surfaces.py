@@ -129,7 +129,11 @@ def plot_cost_contours(ax, U, V, J, levels=20, log: bool = True, cmap: str = "vi
     draw = ax.contourf if filled else ax.contour
     cs = draw(U, V, J, levels=levels, cmap=cmap, norm=norm, extend="both" if filled else "neither")
     if colorbar:
-        ax.figure.colorbar(cs, ax=ax, label="cost")
+        bar = ax.figure.colorbar(cs, ax=ax, label="cost")
+        if log:  # ticks at the powers of ten inside the range, written plainly
+            lo, hi = np.log10(levels[0]), np.log10(levels[-1])
+            ticks = [10.0 ** k for k in range(int(np.ceil(lo)), int(np.floor(hi)) + 1)]
+            bar.set_ticks(ticks, labels=[f"{t:g}" for t in ticks])
     return cs
 
 
