@@ -340,13 +340,13 @@ def build_book(book_dir: Path = BOOK, *, use_cdn: bool = False, src: Path = NNKI
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, book_dir: Path = BOOK, src: Path = NNKIT_SRC) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cdn", action="store_true",
                         help="do not install the browser scripts; let the pages load them from CDNs")
     parser.add_argument("--json", action="store_true", help="print a JSON summary at the end")
     args = parser.parse_args(argv)
-    result = build_book(use_cdn=args.cdn)
+    result = build_book(book_dir, use_cdn=args.cdn, src=src)
     if args.json:
         print(json.dumps({"ok": result.ok, "seconds": round(result.seconds, 2),
                           "executed": result.executed, "cached": result.cached,
