@@ -16,6 +16,7 @@ Sources: Lecture 7 (optimization) and the neural-nets notes' "Training
 algorithms" section; the docstring of each class gives its update rule.
 """
 from nnkit.optim.adaptive import Adadelta, Adagrad, Adam, RMSprop, Rprop
+from nnkit.optim.annealing import CauchyTraining, SimulatedAnnealing, add_gradient_noise  # noqa: F401
 from nnkit.optim.averaging import IterateAverage
 from nnkit.optim.clip import clip_grad_norm_, clip_grad_value_
 from nnkit.optim.optimizer import Optimizer, max_norm_
