@@ -41,7 +41,7 @@ def tokenize(text: str) -> list[str]:
 
 # ------------------------------------------------------------------- corpora
 GRAMMAR = {
-    "animal": ["cat", "dog", "mouse", "rabbit", "horse", "goat"],
+    "animal": ["cat", "dog", "pig", "rabbit", "horse", "goat"],
     "place": ["garden", "yard", "park", "field", "kitchen"],
     "day": ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"],
     "passive": ["squashed", "flattened", "chased", "found", "fed", "seen"],
@@ -52,7 +52,7 @@ GRAMMAR = {
 
 
 def _plural(noun: str) -> str:
-    return noun + ("es" if noun.endswith("s") else "s")
+    return noun + "s"
 
 
 def grammar_sentences(n: int, seed: int = 0) -> list[list[str]]:
