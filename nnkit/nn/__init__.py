@@ -12,6 +12,9 @@ from nnkit.nn.regularization import BatchNorm1d, Dropout
 from nnkit.nn.embedding import Embedding
 from nnkit.nn.conv import Conv1d, Conv2d, conv1d, conv2d
 from nnkit.nn.pooling import AvgPool2d, Flatten, MaxPool2d, avg_pool2d, max_pool2d
+from nnkit.nn.recurrent import GRU, LSTM, RNN, Bidirectional, gru_cell, lstm_cell, rnn_cell
+from nnkit.nn.attention import AdditiveAttention, DotProductAttention
+from nnkit.nn.residual import ResidualBlock
 
 __all__ = [
     "init", "Module", "Parameter", "Sequential", "ShapeError", "Linear",
@@ -21,4 +24,6 @@ __all__ = [
     "sign", "softmax", "softplus", "step", "tanh", "BatchNorm1d", "Dropout",
     "Embedding",
     "Conv1d", "Conv2d", "conv1d", "conv2d", "AvgPool2d", "Flatten", "MaxPool2d", "avg_pool2d", "max_pool2d",
+    "RNN", "LSTM", "GRU", "Bidirectional", "rnn_cell", "lstm_cell", "gru_cell",
+    "AdditiveAttention", "DotProductAttention", "ResidualBlock",
 ]
