@@ -115,9 +115,9 @@ def stdlib_corpus(modules=STDLIB_MODULES) -> list[list[str]]:
             objects += [m for _, m in sorted(vars(cls).items()) if inspect.isfunction(m)]
         for obj in objects:
             doc = inspect.getdoc(obj)
-            if not doc or id(doc) in seen:
+            if not doc or doc in seen:  # inherited docstrings repeat: keep each text once
                 continue
-            seen.add(id(doc))
+            seen.add(doc)
             for part in re.split(r"[.!?]\s|\n\s*\n", doc):
                 words = tokenize(part)
                 if len(words) >= 3:
