@@ -63,6 +63,8 @@ BINARY = {
     "matmul_batched": (lambda a, b: a @ b, (2, 3, 4), (4, 2)),
     "matmul_vec_left": (lambda a, b: a @ b, (4,), (4, 3)),
     "matmul_vec_right": (lambda a, b: a @ b, (3, 4), (4,)),
+    "matmul_vec_vec": (lambda a, b: a @ b, (4,), (4,)),
+    "matmul_vec_batched": (lambda a, b: a @ b, (4,), (2, 4, 3)),
     "maximum": (lambda a, b: ad.maximum(a, b), (3, 4), (4,)),
     "minimum": (lambda a, b: ad.minimum(a, b), (3, 4), (3, 4)),
     "where": (lambda a, b: ad.where(a.data > 0, a, b), (3, 4), (3, 4)),

@@ -127,11 +127,8 @@ def matmul(a, b) -> Tensor:
         xp = backend.xp()
         A = a.data[None, :] if a.ndim == 1 else a.data
         B = b.data[:, None] if b.ndim == 1 else b.data
-        G = g
-        if a.ndim == 1:
-            G = xp.expand_dims(G, -2)
-        if b.ndim == 1:
-            G = xp.expand_dims(G, -1)
+        # view g in the matrix form (..., n, m) that 1-D operands were promoted to
+        G = g.reshape(np.broadcast_shapes(A.shape[:-2], B.shape[:-2]) + (A.shape[-2], B.shape[-1]))
         ga = gb = None
         if a.requires_grad:
             ga = G @ xp.swapaxes(B, -1, -2)

@@ -221,8 +221,11 @@ def _load_submission(path: Path):
     return nb, None
 
 
-def _explain(test: HiddenTest, result: dict, expected) -> tuple[bool, str]:
-    """Compare one test's result with its expected value: (passed, feedback line)."""
+def _explain(test: HiddenTest, result: dict, expected, args=None) -> tuple[bool, str]:
+    """Compare one test's result with its expected value: (passed, feedback line).
+
+    ``args`` are the test's inputs (decoded), handed to a custom ``check``.
+    """
     if "error" in result:
         kind, message = result["error"], result.get("message", "")
         if kind == "NotImplementedError":
@@ -241,7 +244,7 @@ def _explain(test: HiddenTest, result: dict, expected) -> tuple[bool, str]:
     actual = result.get("value")
     if test.check is not None:
         try:
-            test.check(actual, expected, None)
+            test.check(actual, expected, args)
             message = None
         except AssertionError as err:
             message = str(err) or "the check failed"
@@ -284,8 +287,8 @@ def grade_one(path: Path, ident: str, source: Source, cases, expected, options: 
                 row["notes"].append(f"code cell {number + 1}: {outcome.error}")
         if any(o.status == "error" and o.error.startswith("MemoryError") for o in outcomes):
             row["notes"].append(f"a cell ran out of memory (limit {options.memory_mb} MB)")
-        for test, result, value in zip(source.tests, results, expected):
-            passed, line = _explain(test, result, value)
+        for test, case, result, value in zip(source.tests, cases, results, expected):
+            passed, line = _explain(test, result, value, codec.decode(case["args"]))
             if not passed and test.hint:
                 line += f" (hint: {test.hint})"
             if result.get("warnings"):
