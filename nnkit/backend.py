@@ -1,9 +1,18 @@
 """The array namespace nnkit computes with.
 
-NumPy is the default. CuPy can be chosen for the heavy paths (convolution,
-pooling, recurrent layers) with ``nnkit.use("cupy")`` or the environment
-variable ``NNKIT_BACKEND=cupy``.  Library code never imports NumPy for work
-that must also run on the GPU: it asks for ``backend.xp()`` instead.
+NumPy is the default. CuPy runs the same code on a GPU: choose it with
+``nnkit.use("cupy")`` or the environment variable ``NNKIT_BACKEND=cupy``.
+Library code never imports NumPy for work that must also run on the GPU: it
+asks for ``backend.xp()`` instead.
+
+Data move only when asked: ``to_device(x)`` copies arrays (or a model's
+parameters) to the backend in use, ``to_numpy(x)`` copies back.  Under a
+backend other than NumPy, an operation that meets arrays of two libraries
+raises :class:`BackendMismatchError` naming both.
+
+``nnkit.use("strict")`` selects :mod:`nnkit.testing.strict`, a NumPy-based
+stand-in that refuses NumPy arrays as CuPy does; the tests use it to catch
+GPU-only bugs on machines without a GPU.
 """
 from __future__ import annotations
 
@@ -13,10 +22,17 @@ import random
 import numpy
 
 _STATE = {"name": "numpy", "xp": numpy, "dtype": "float32"}
+# FOREIGN[0] is True when arrays are not NumPy's: the autodiff core then checks
+# that every operand belongs to the backend (a list, so that importers share it).
+FOREIGN = [False]
 
 
 class BackendError(RuntimeError):
     """Raised when a backend is asked for that cannot be used here."""
+
+
+class BackendMismatchError(TypeError):
+    """An operation got arrays of two array libraries (e.g. NumPy and CuPy)."""
 
 
 def _load(name: str):
@@ -37,13 +53,21 @@ def _load(name: str):
         if count == 0:
             raise BackendError("CuPy is installed but this machine has no GPU.")
         return cupy
-    raise BackendError(f"unknown backend {name!r}: choose 'numpy' or 'cupy'")
+    if name == "strict":
+        from nnkit.testing.strict import namespace  # noqa: PLC0415 - for tests only
+        return namespace
+    raise BackendError(f"unknown backend {name!r}: choose 'numpy' or 'cupy' (or 'strict' in tests)")
 
 
 def use(name: str) -> None:
-    """Select the array backend: ``"numpy"`` (default) or ``"cupy"``."""
+    """Select the array backend: ``"numpy"`` (default), ``"cupy"`` or, in tests, ``"strict"``.
+
+    Arrays and models made before the switch stay where they are; move them
+    with :func:`to_device`.
+    """
     _STATE["xp"] = _load(name)
     _STATE["name"] = name
+    FOREIGN[0] = name != "numpy"
 
 
 def name() -> str:
@@ -69,6 +93,26 @@ def set_default_dtype(dtype: str) -> None:
     _STATE["dtype"] = dtype
 
 
+def array_type():
+    """The array class of the backend in use (``numpy.ndarray``, ``cupy.ndarray``, ...)."""
+    return _STATE["xp"].ndarray
+
+
+def _type_name(a) -> str:
+    """``numpy.ndarray``, ``cupy.ndarray``, ... (the library's public name, not its private module)."""
+    t = a if isinstance(a, type) else type(a)
+    module = t.__module__ if t.__module__.startswith("nnkit") else t.__module__.split(".")[0]
+    return f"{module}.{t.__name__}"
+
+
+def mismatch_error(where: str, a, b) -> BackendMismatchError:
+    """The error for an operation ``where`` that got arrays ``a`` and ``b`` (or their types) of two libraries."""
+    return BackendMismatchError(
+        f"{where} got a {_type_name(a)} and a {_type_name(b)} while the backend is {_STATE['name']!r}; "
+        "move data with nnkit.to_device(...) (or back with nnkit.to_numpy(...))"
+    )
+
+
 def to_numpy(a):
     """Return ``a`` as a NumPy array, copying it off the GPU if needed."""
     if hasattr(a, "data") and hasattr(a, "backward"):  # a Tensor
@@ -79,8 +123,37 @@ def to_numpy(a):
 
 
 def to_device(a):
-    """Return ``a`` as an array of the backend in use."""
-    return _STATE["xp"].asarray(a)
+    """Copy ``a`` to the backend in use (a no-op for what is already there).
+
+    - an array, list or number: returns an array of the backend;
+    - a Tensor (or Parameter): moves its values and gradient in place, returns it;
+    - a model (anything with ``parameters()``): moves every parameter, gradient
+      and buffer in place and returns the model.
+    """
+    if hasattr(a, "parameters") and callable(a.parameters):
+        for p in a.parameters():
+            to_device(p)
+        for _full, owner, name in a.buffers() if hasattr(a, "buffers") else ():
+            value = getattr(owner, name)
+            if value is not None:
+                object.__setattr__(owner, name, _move(value))
+        return a
+    if hasattr(a, "data") and hasattr(a, "backward"):  # a Tensor
+        a.data = _move(a.data)
+        if a.grad is not None:
+            a.grad = _move(a.grad)
+        return a
+    return _move(a)
+
+
+def _move(a):
+    """``a`` as an array of the backend in use, through the host if it lives elsewhere."""
+    xp = _STATE["xp"]
+    if isinstance(a, xp.ndarray):
+        return a
+    if hasattr(a, "get") and not isinstance(a, (dict, numpy.ndarray)):  # another library's array
+        a = a.get()
+    return xp.asarray(a)
 
 
 def seed(n: int) -> None:
@@ -88,7 +161,7 @@ def seed(n: int) -> None:
     random.seed(n)
     numpy.random.seed(n % 2**32)
     _STATE["rng"] = numpy.random.default_rng(n)
-    if _STATE["name"] == "cupy":
+    if _STATE["name"] != "numpy":  # CuPy (or its stand-in) has its own generator
         _STATE["xp"].random.seed(n % 2**32)
 
 

@@ -16,13 +16,21 @@ from __future__ import annotations
 import numpy as np
 
 from nnkit import backend
-from nnkit.autodiff.tensor import Tensor
+from nnkit.autodiff.tensor import _FOREIGN, Tensor, check_backend
 
 
 def as_tensor(x, like: Tensor | None = None) -> Tensor:
-    """``x`` as a Tensor; plain numbers take the dtype of ``like`` (if given)."""
+    """``x`` as a Tensor; plain numbers take the dtype of ``like`` (if given).
+
+    Under a backend other than NumPy, an array of another library is refused
+    (BackendMismatchError): operands are never moved behind the user's back.
+    """
     if isinstance(x, Tensor):
+        if _FOREIGN[0]:
+            check_backend("an operation", [x.data])
         return x
+    if _FOREIGN[0] and hasattr(x, "shape"):
+        check_backend("an operation", [x])
     dtype = None
     if like is not None and like.data.dtype.kind == "f" and np.ndim(x) == 0:
         dtype = like.data.dtype

@@ -21,6 +21,18 @@ import numpy as np
 from nnkit import backend
 
 _GRAD_ENABLED = [True]
+_FOREIGN = backend.FOREIGN  # [True] while the backend is not NumPy: operands are then checked
+
+
+def check_backend(where: str, arrays) -> None:
+    """Raise BackendMismatchError if an array in ``arrays`` is not of the backend in use.
+
+    Runs only under a backend other than NumPy, so the NumPy path pays nothing.
+    """
+    kind = backend.array_type()
+    for a in arrays:
+        if not isinstance(a, kind):
+            raise backend.mismatch_error(where, a, kind)
 
 
 @contextlib.contextmanager
@@ -98,6 +110,8 @@ class Tensor:
                 if p.requires_grad:
                     needs = True
                     break
+        if _FOREIGN[0]:  # not NumPy: every operand and the result must be the backend's arrays
+            check_backend(f"{name}()", [data] + [p.data for p in parents if isinstance(p, Tensor)])
         out.requires_grad = needs
         out._parents = tuple(parents) if needs else ()
         out._vjp = vjp if needs else None
