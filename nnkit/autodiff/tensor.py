@@ -241,5 +241,10 @@ class Tensor:
         return float(self.data)
 
     def __array__(self, dtype=None, copy=None):
+        if _FOREIGN[0] and not isinstance(self.data, np.ndarray):  # as CuPy: no silent copy to the host
+            raise TypeError(
+                f"implicit conversion of a Tensor on the {backend.name()!r} backend to a NumPy array; "
+                "call .numpy() or nnkit.to_numpy(...) to copy it to the host"
+            )
         arr = backend.to_numpy(self.data)
         return arr if dtype is None else arr.astype(dtype)

@@ -286,8 +286,8 @@ class _Namespace:
         from_host = name in _FROM_HOST
 
         def function(*args, **kwargs):
-            if from_host:
-                args = [a._a if isinstance(a, StrictArray) else a for a in args]
+            if from_host:  # a copy, as a host-to-device transfer is: no memory shared with NumPy
+                args = [a._a if isinstance(a, StrictArray) else numpy.array(a) for a in args[:1]] + list(args[1:])
             else:
                 args = [_unwrap(a, where) for a in args]
             kwargs = {k: _unwrap(v, where) for k, v in kwargs.items()}
