@@ -168,3 +168,26 @@ def test_seed_reseeds_the_backend_generator(strict_backend):
     a = sp.random.random(3).get()
     nnkit.seed(11)
     assert np.array_equal(a, sp.random.random(3).get())
+
+
+# ------------------------------------------------------ the benchmark table
+def test_run_all_table_reports_ratios_and_the_gpu_column():
+    from benchmarks.run_all import table
+
+    results = [{"title": "toy", "flops": 2e9, "nnkit": 0.02, "numpy": 0.01, "torch": 0.005, "gpu": 0.004},
+               {"title": "no torch", "flops": None, "nnkit": 0.03, "numpy": 0.01, "torch": None, "gpu": None}]
+    text = table(results, gflops=200.0, gpu_note="CuPy not installed").splitlines()
+    assert text[2].split()[1:] == ["20.000", "ms", "10.000", "ms", "2.00x", "5.000", "ms", "4.00x", "50%", "5.0x"]
+    assert text[3].split()[-8:] == ["3.00x", "not", "installed", "-", "-", "CuPy", "not", "installed"]
+
+
+def test_run_all_measures_the_mlp_step_on_this_machine(capsys):
+    from benchmarks.run_all import main
+
+    summary = main(["--quick", "--only", "mlp"])
+    (mlp,) = summary["results"]
+    assert summary["gemm_gflops"] > 0
+    assert 0 < mlp["numpy"] < 1 and 0 < mlp["nnkit"] < 1
+    assert backend.name() == "numpy" and backend.default_dtype() == "float32"
+    out = capsys.readouterr().out
+    assert "MLP 2-16-16-1" in out and f"{mlp['nnkit'] / mlp['numpy']:.2f}x" in out
