@@ -175,6 +175,8 @@ LAYERS = {
     "rbf": (lambda: nn.RBFLayer(4, 3), (5, 4)),
     "batchnorm": (lambda: nn.BatchNorm1d(4), (6, 4)),
     "dropout": (lambda: nn.Dropout(0.3), (6, 4)),
+    "rrelu_training": (lambda: nn.RReLU(), (6, 4)),
+    "step_sign_ramp": (lambda: nn.Sequential(nn.Linear(4, 4), nn.Ramp(), nn.Tanh()), (6, 4)),
     "conv2d": (lambda: nn.Conv2d(2, 3, 3, padding=1), (2, 2, 5, 5)),
     "conv2d_stride_dilation": (lambda: nn.Conv2d(2, 4, 3, stride=2, dilation=2, groups=2, padding="same"), (2, 2, 7, 7)),
     "conv1d_causal": (lambda: nn.Conv1d(2, 3, 3, dilation=2, causal=True), (2, 2, 9)),
@@ -226,7 +228,7 @@ def test_layer_matches_numpy_and_input_gradient_checks(backend_name, name):
         assert np.allclose(a, b, rtol=1e-10, atol=1e-12)
     nnkit.seed(3)
     layer = make()
-    if name == "dropout":  # a fresh mask per call: check the gradient in evaluation mode
+    if name in ("dropout", "rrelu_training"):  # fresh random draws per call: check the gradient in evaluation mode
         layer.eval()
     fd_check(layer, [x])
 
@@ -277,6 +279,26 @@ def test_optimizer_steps_match_numpy(backend_name, make):
     for a, b in zip(ours, reference):
         assert np.allclose(a, b, rtol=1e-9, atol=1e-12)
     assert not np.allclose(ours[0], on("numpy", lambda: (nnkit.seed(1), nn.Linear(3, 5).weight.data)[1]))
+
+
+def test_annealing_and_gradient_noise_match_numpy(backend_name):
+    x, y = rand(6, 2, seed=8), rand(6, 1, seed=9)
+
+    def anneal():
+        nnkit.seed(5)
+        model = nn.Linear(2, 1)
+        xs, ys = Tensor(nnkit.to_device(x)), Tensor(nnkit.to_device(y))
+        cost = lambda: losses.mse(model(xs), ys).item()
+        opt = optim.SimulatedAnnealing(model.parameters(), T0=0.5)
+        for _ in range(20):
+            opt.step(cost)
+        losses.mse(model(xs), ys).backward()
+        optim.add_gradient_noise(model.parameters(), t=3)
+        return [model.weight.data, model.weight.grad, opt.cost]
+
+    ours, reference = on(backend_name, anneal), on("numpy", anneal)
+    for a, b in zip(ours, reference):
+        assert np.allclose(a, b, rtol=1e-10)
 
 
 def test_embedding_scatters_repeated_indices(backend_name):

@@ -174,7 +174,7 @@ class SimulatedAnnealing:
             p.data.reshape(-1)[offset] += p.data.dtype.type(self._draw(T, ()))
         else:
             for p in self.params:
-                p.data += self._draw(T, p.data.shape).astype(p.data.dtype)
+                p.data += backend.to_device(self._draw(T, p.data.shape).astype(p.data.dtype))  # drawn on the host
         new_cost = _as_float(closure(), type(self).__name__)
         change = new_cost - self.cost
         rng = backend.rng() if self.rng is None else self.rng
