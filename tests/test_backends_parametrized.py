@@ -321,6 +321,13 @@ def test_mixing_a_numpy_array_into_an_op_names_both_libraries(backend_name):
         ops.matmul(t, np.ones((3, 2)))
 
 
+def test_numbers_mix_with_tensors_on_every_backend(backend_name):
+    t = Tensor(nnkit.to_device(np.array([1.0, 2.0])), requires_grad=True)
+    out = (t * np.float32(2) + 1.5) / np.float64(4) - 3
+    out.sum().backward()
+    assert np.allclose(nnkit.to_numpy(out), [-2.125, -1.625]) and np.allclose(nnkit.to_numpy(t.grad), [0.5, 0.5])
+
+
 def test_a_tensor_from_the_numpy_backend_is_refused_until_moved(backend_name):
     nnkit.use("numpy")
     old = Tensor(np.arange(3.0), requires_grad=True)

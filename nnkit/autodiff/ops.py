@@ -29,7 +29,7 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
         if _FOREIGN[0]:
             check_backend("an operation", [x.data])
         return x
-    if _FOREIGN[0] and hasattr(x, "shape"):
+    if _FOREIGN[0] and hasattr(x, "shape") and not isinstance(x, np.generic):  # numbers are fine
         check_backend("an operation", [x])
     dtype = None
     if like is not None and like.data.dtype.kind == "f" and np.ndim(x) == 0:
