@@ -25,6 +25,7 @@ from nnkit import backend
 from nnkit.autodiff import Tensor, ops
 from nnkit.nn.linear import Linear
 from nnkit.nn.module import Module, Parameter, ShapeError
+from nnkit.models.gan import few_blas_threads
 
 
 # ------------------------------------------------------------------- corruption
@@ -143,6 +144,11 @@ def train_autoencoder(model: Autoencoder, X, epochs=20, batch_size=64, lr=1e-2, 
     rng = backend.rng() if seed is None else np.random.default_rng(seed)
     X = np.asarray(X, dtype=model.encoder.weight.dtype)
     opt = Adam(model.parameters(), lr=lr)
+    with few_blas_threads():
+        return _ae_epochs(model, X, epochs, batch_size, noise, sparsity, contractive, code_dropout, rng, opt)
+
+
+def _ae_epochs(model, X, epochs, batch_size, noise, sparsity, contractive, code_dropout, rng, opt):
     history = []
     for _ in range(epochs):
         order, total = rng.permutation(len(X)), 0.0
@@ -216,6 +222,11 @@ class StackedAutoencoder(Module):
         rng = backend.rng() if seed is None else np.random.default_rng(seed)
         X = np.asarray(X, dtype=self.aes[0].encoder.weight.dtype)
         opt, history = Adam(self.parameters(), lr=lr), []
+        with few_blas_threads():
+            self._epochs(X, epochs, batch_size, rng, opt, history)
+        return history
+
+    def _epochs(self, X, epochs, batch_size, rng, opt, history):
         for _ in range(epochs):
             order, total = rng.permutation(len(X)), 0.0
             for i in range(0, len(X), batch_size):
@@ -226,7 +237,6 @@ class StackedAutoencoder(Module):
                 opt.step()
                 total += loss.item() * len(xb)
             history.append(total / len(X))
-        return history
 
 
 def greedy_pretrain(X, sizes, epochs=20, output="sigmoid", seed=None, **train_kw):

@@ -146,16 +146,18 @@ class WaveNet(Module):
 
 def train_wavenet(model, data, steps=300, batch_size=16, lr=3e-3, seed=None):
     """Adam on :meth:`WaveNet.loss` over random rows of ``data`` (n, L); returns the loss per step."""
+    from nnkit.models.gan import few_blas_threads  # noqa: PLC0415
     from nnkit.optim import Adam  # noqa: PLC0415
 
     rng = backend.rng() if seed is None else np.random.default_rng(seed)
     opt, history = Adam(model.parameters(), lr=lr), []
-    for _ in range(steps):
-        loss = model.loss(data[rng.integers(len(data), size=batch_size)])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        history.append(loss.item())
+    with few_blas_threads():
+        for _ in range(steps):
+            loss = model.loss(data[rng.integers(len(data), size=batch_size)])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            history.append(loss.item())
     return history
 
 

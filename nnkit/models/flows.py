@@ -166,17 +166,19 @@ def gaussian_log_likelihood(X_train, X_test):
 
 def train_flow(model, X, steps=2000, batch_size=128, lr=1e-3, seed=None):
     """Maximise the mean log-likelihood with Adam; returns the per-step mean log-likelihood."""
+    from nnkit.models.gan import few_blas_threads  # noqa: PLC0415
     from nnkit.optim import Adam  # noqa: PLC0415 - models build on optim
 
     rng = backend.rng() if seed is None else np.random.default_rng(seed)
     X = np.asarray(X, dtype=model.blocks[0].F[0].weight.dtype)
     opt = Adam(model.parameters(), lr=lr)
     history = []
-    for _ in range(steps):
-        xb = X[rng.integers(len(X), size=batch_size)]
-        opt.zero_grad()
-        ll = ops.mean(model.log_prob(xb))
-        (-ll).backward()
-        opt.step()
-        history.append(ll.item())
+    with few_blas_threads():
+        for _ in range(steps):
+            xb = X[rng.integers(len(X), size=batch_size)]
+            opt.zero_grad()
+            ll = ops.mean(model.log_prob(xb))
+            (-ll).backward()
+            opt.step()
+            history.append(ll.item())
     return history

@@ -33,6 +33,23 @@ from nnkit.nn.linear import Linear
 from nnkit.nn.module import Module, Sequential, ShapeError
 
 
+# ------------------------------------------------------------------- speed helper
+def few_blas_threads():
+    """A context manager running BLAS on one thread (a no-op when threadpoolctl is missing).
+
+    The small networks of these models multiply matrices of a few thousand entries, where
+    starting and synchronising BLAS threads costs more than it saves: on a busy 2-core machine
+    one thread was 3-4x faster for the GAN, flow, autoencoder and WaveNet loops.  The previous
+    setting is restored on exit.
+    """
+    try:
+        from threadpoolctl import threadpool_limits  # noqa: PLC0415 - installed with scikit-learn
+    except ImportError:  # pragma: no cover
+        import contextlib  # noqa: PLC0415
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 # ------------------------------------------------------------------------- data
 def ring_of_gaussians(n, modes=8, radius=2.0, std=0.02, seed=None):
     """n points from a mixture of ``modes`` Gaussians (std ``std``) evenly spaced on a circle.
@@ -177,6 +194,14 @@ def train_gan(gan: GAN, data, labels=None, steps=2000, batch_size=128, k=1, lr=1
     fixed_z = gan.noise(snapshot_n, np.random.default_rng(12345))
     fixed_y = np.arange(snapshot_n) % gan.n_classes if cond else None
     hist = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": [], "d_steps": 0, "g_steps": 0, "snapshots": []}
+    with few_blas_threads():
+        _gan_loop(gan, data, labels, cond, steps, batch_size, k, non_saturating, snapshot_every,
+                  fixed_z, fixed_y, opt_d, opt_g, rng, hist)
+    return hist
+
+
+def _gan_loop(gan, data, labels, cond, steps, batch_size, k, non_saturating, snapshot_every,
+              fixed_z, fixed_y, opt_d, opt_g, rng, hist):
     for step in range(steps):
         for _ in range(k):
             idx = rng.integers(len(data), size=batch_size)
@@ -202,7 +227,6 @@ def train_gan(gan: GAN, data, labels=None, steps=2000, batch_size=128, k=1, lr=1
         hist["d_fake"].append(float(ops.sigmoid(fake_logits).data.mean()))
         if snapshot_every and (step + 1) % snapshot_every == 0:
             hist["snapshots"].append((step + 1, gan.generate(fixed_z, fixed_y).data.copy()))
-    return hist
 
 
 # --------------------------------------------------------- Parzen-window sampler

@@ -137,8 +137,15 @@ class RBM:
         ``recon``: reconstruction error on X; ``free_energy_gap``: mean F(validation) - mean F(train
         subset), which grows when the model starts to overfit (Hinton's practical guide, 2010).
         """
+        from nnkit.models.gan import few_blas_threads  # noqa: PLC0415
+
         X = self._v(X)
         history = {"recon": [], "free_energy_gap": []}
+        with few_blas_threads():
+            self._epochs(X, X_val, epochs, batch_size, lr, k, persistent, momentum, weight_decay, history)
+        return history
+
+    def _epochs(self, X, X_val, epochs, batch_size, lr, k, persistent, momentum, weight_decay, history):
         for _ in range(epochs):
             order = self.rng.permutation(len(X))
             for i in range(0, len(X), batch_size):
@@ -148,7 +155,6 @@ class RBM:
                 n = min(len(X), len(X_val))
                 history["free_energy_gap"].append(float(self.free_energy(X_val[:n]).mean()
                                                         - self.free_energy(X[:n]).mean()))
-        return history
 
     def sample(self, n, steps=1000, v0=None):
         """Fantasies: run Gibbs sampling for ``steps`` steps; returns p(v | h) of the last step (n, V)."""

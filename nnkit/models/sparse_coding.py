@@ -72,10 +72,13 @@ def learn_dictionary(X, n_atoms, lam, n_iter=50, lr=None, code_steps=50, D0=None
     else:
         D = normalize_columns(D0)
     H, history = None, []
-    for _ in range(n_iter):
-        H = ista(X, D, lam, code_steps, H)
-        grad = -(X - H @ D.T).T @ H / len(X)
-        step = lr if lr is not None else 1.0 / max(np.linalg.norm(H.T @ H / len(X), 2), 1e-8)
-        D = normalize_columns(D - step * grad)
-        history.append(objective(X, D, H, lam))
+    from nnkit.models.gan import few_blas_threads  # noqa: PLC0415 - small matrices: one thread is faster
+
+    with few_blas_threads():
+        for _ in range(n_iter):
+            H = ista(X, D, lam, code_steps, H)
+            grad = -(X - H @ D.T).T @ H / len(X)
+            step = lr if lr is not None else 1.0 / max(np.linalg.norm(H.T @ H / len(X), 2), 1e-8)
+            D = normalize_columns(D - step * grad)
+            history.append(objective(X, D, H, lam))
     return D, H, history
