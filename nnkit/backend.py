@@ -98,7 +98,7 @@ def array_type():
     return _STATE["xp"].ndarray
 
 
-def _type_name(a) -> str:
+def type_name(a) -> str:
     """``numpy.ndarray``, ``cupy.ndarray``, ... (the library's public name, not its private module)."""
     t = a if isinstance(a, type) else type(a)
     module = t.__module__ if t.__module__.startswith("nnkit") else t.__module__.split(".")[0]
@@ -108,7 +108,7 @@ def _type_name(a) -> str:
 def mismatch_error(where: str, a, b) -> BackendMismatchError:
     """The error for an operation ``where`` that got arrays ``a`` and ``b`` (or their types) of two libraries."""
     return BackendMismatchError(
-        f"{where} got a {_type_name(a)} and a {_type_name(b)} while the backend is {_STATE['name']!r}; "
+        f"{where} got a {type_name(a)} and a {type_name(b)} while the backend is {_STATE['name']!r}; "
         "move data with nnkit.to_device(...) (or back with nnkit.to_numpy(...))"
     )
 

@@ -338,8 +338,10 @@ def test_a_tensor_from_the_numpy_backend_is_refused_until_moved(backend_name):
     with pytest.raises(backend.BackendMismatchError, match="numpy.ndarray") as err:
         new * old
     assert backend.array_type().__name__ in str(err.value)
-    with pytest.raises(TypeError):
+    with pytest.raises(backend.BackendMismatchError, match=r"Linear: 'weight' is a numpy\.ndarray.*to_device\(model\)"):
         model(new)
+    with pytest.raises(backend.BackendMismatchError, match=r"linear\(\) got a numpy\.ndarray"):
+        ops.linear(new, model.weight)
     nnkit.to_device(model)
     nnkit.to_device(old)
     out = model(new * old)

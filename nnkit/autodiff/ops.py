@@ -156,6 +156,8 @@ def linear(x, weight, bias=None) -> Tensor:
     VJP: dL/dx = g W, dL/dW = g^T x (summed over leading axes), dL/db = sum of g.
     One node instead of three (transpose, matmul, add) keeps small networks fast.
     """
+    if _FOREIGN[0]:
+        check_backend("linear()", [t.data for t in (x, weight, bias) if t is not None])
     out = x.data @ weight.data.T
     if bias is not None:
         out += bias.data

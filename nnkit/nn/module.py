@@ -10,6 +10,7 @@ from collections import OrderedDict
 
 from nnkit import backend
 from nnkit.autodiff import Tensor
+from nnkit.backend import FOREIGN as _FOREIGN
 
 
 class ShapeError(ValueError):
@@ -41,7 +42,22 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
 
     def __call__(self, *args, **kwargs):
+        if _FOREIGN[0]:  # off NumPy: a model made before nnkit.use(...) must be moved first
+            self._check_backend()
         return self.forward(*args, **kwargs)
+
+    def _check_backend(self) -> None:
+        """Raise BackendMismatchError if a parameter or buffer of this module is on another backend."""
+        kind = backend.array_type()
+        own = [(n, v.data) for n, v in vars(self).items() if isinstance(v, Parameter)]
+        own += [(n, getattr(self, n)) for n in getattr(self, "_buffer_names", ())]
+        for name, value in own:
+            if value is not None and not isinstance(value, kind):
+                raise backend.BackendMismatchError(
+                    f"{type(self).__name__}: {name!r} is a {backend.type_name(value)} but the backend "
+                    f"{backend.name()!r} computes with {backend.type_name(kind)}; move the model with "
+                    "nnkit.to_device(model), before creating its optimizer"
+                )
 
     def named_children(self):
         for name, value in vars(self).items():
