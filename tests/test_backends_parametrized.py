@@ -190,7 +190,22 @@ LAYERS = {
     "lstm_unfused": (lambda: _first(nn.LSTM(3, 4, fused=False)), (2, 4, 3)),
     "gru": (lambda: _first(nn.GRU(3, 4)), (2, 5, 3)),
     "bidirectional": (lambda: _first(nn.Bidirectional(nn.LSTM(3, 4), nn.GRU(3, 4))), (2, 4, 3)),
+    "additive_attention_masked": (lambda: _SelfAttend(nn.AdditiveAttention(3, 3, 5)), (2, 4, 3)),
+    "dot_attention": (lambda: _SelfAttend(nn.DotProductAttention()), (2, 4, 3)),
 }
+
+
+class _SelfAttend(nn.Module):
+    """Attention from every position of x to the positions of x, the last one masked out."""
+
+    def __init__(self, attention):
+        super().__init__()
+        self.attention = attention
+
+    def forward(self, x):
+        mask = np.ones((x.shape[0], x.shape[1]), dtype=bool)
+        mask[:, -1] = False
+        return self.attention(x, x, x, mask=nnkit.to_device(mask))[0]
 
 
 class _first(nn.Module):
@@ -231,6 +246,19 @@ def test_layer_matches_numpy_and_input_gradient_checks(backend_name, name):
     if name in ("dropout", "rrelu_training"):  # fresh random draws per call: check the gradient in evaluation mode
         layer.eval()
     fd_check(layer, [x])
+
+
+def test_fast_convolution_on_the_backend_matches_the_naive_reference(backend_name):
+    """The naive loops run on the host (NumPy only); the fast im2col path runs on the backend."""
+    from nnkit.nn.conv import conv2d, conv2d_naive
+
+    x, w, b = rand(2, 4, 6, 5, seed=10), rand(6, 2, 3, 2, seed=11), rand(6, seed=12)
+    args = [Tensor(nnkit.to_device(a), requires_grad=True) for a in (x, w, b)]
+    fast = conv2d(*args, stride=2, padding=(1, 2), dilation=1, groups=2)
+    assert isinstance(fast.data, backend.array_type())
+    nnkit.use("numpy")
+    naive = conv2d_naive(Tensor(x), Tensor(w), Tensor(b), stride=2, padding=(1, 2), dilation=1, groups=2)
+    assert np.allclose(nnkit.to_numpy(fast), naive.data)
 
 
 # ---------------------------------------------------------- losses, optimizers
