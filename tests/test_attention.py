@@ -10,12 +10,7 @@ from nnkit.models import Seq2Seq
 from nnkit.nn import AdditiveAttention, DotProductAttention, ShapeError
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    nnkit.set_default_dtype("float64")
-    nnkit.seed(0)
-    yield
-    nnkit.set_default_dtype("float32")
+pytestmark = pytest.mark.usefixtures("float64_seeded")  # see tests/conftest.py
 
 
 def test_dot_product_attention_matches_numpy():

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 import scipy.signal
 
-import nnkit
 from nnkit import nn
 from nnkit.autodiff import Tensor
 from nnkit.gradcheck import check_grad
@@ -12,12 +11,7 @@ from nnkit.nn.conv import (conv1d, conv2d, conv2d_naive, convolve2d, correlate2d
 from nnkit.nn.module import ShapeError
 
 
-@pytest.fixture(autouse=True)
-def float64_and_seeded():
-    nnkit.set_default_dtype("float64")
-    nnkit.seed(0)
-    yield
-    nnkit.set_default_dtype("float32")
+pytestmark = pytest.mark.usefixtures("float64_seeded")  # see tests/conftest.py
 
 
 CASES = {

@@ -7,12 +7,7 @@ from nnkit.data import moons
 from nnkit.models.flows import AdditiveCoupling, NICE, gaussian_log_likelihood, numerical_jacobian, train_flow
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    nnkit.set_default_dtype("float64")
-    nnkit.seed(0)
-    yield
-    nnkit.set_default_dtype("float32")
+pytestmark = pytest.mark.usefixtures("float64_seeded")  # see tests/conftest.py
 
 
 def test_each_coupling_block_has_unit_jacobian_determinant():

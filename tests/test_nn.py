@@ -8,12 +8,7 @@ from nnkit.autodiff import Tensor
 from nnkit.gradcheck import assert_grad
 
 
-@pytest.fixture(autouse=True)
-def float64_and_seeded():
-    nnkit.set_default_dtype("float64")
-    nnkit.seed(0)
-    yield
-    nnkit.set_default_dtype("float32")
+pytestmark = pytest.mark.usefixtures("float64_seeded")  # see tests/conftest.py
 
 
 def layer_as_function(layer, x):

@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-import nnkit
 from nnkit import nn
 from nnkit.autodiff import Tensor
 from nnkit.gradcheck import check_grad
@@ -10,12 +9,7 @@ from nnkit.nn.module import ShapeError
 from nnkit.nn.pooling import avg_pool2d, max_pool2d, pool2d_naive
 
 
-@pytest.fixture(autouse=True)
-def float64_and_seeded():
-    nnkit.set_default_dtype("float64")
-    nnkit.seed(0)
-    yield
-    nnkit.set_default_dtype("float32")
+pytestmark = pytest.mark.usefixtures("float64_seeded")  # see tests/conftest.py
 
 
 GEOMETRIES = {"2x2": (2, None, 0), "3x3_stride2": (3, 2, 0), "3x3_stride2_pad1": (3, 2, 1), "2x3": ((2, 3), 1, 0)}

@@ -15,12 +15,7 @@ CASES = [(RNN, {}), (RNN, {"nonlinearity": "relu"}), (RNN, {"nonlinearity": "lin
          (LSTM, {"coupled": True, "peephole": True}), (GRU, {})]
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    nnkit.set_default_dtype("float64")
-    nnkit.seed(0)
-    yield
-    nnkit.set_default_dtype("float32")
+pytestmark = pytest.mark.usefixtures("float64_seeded")  # see tests/conftest.py
 
 
 def _run(layer, x, h0, fused):

@@ -5,15 +5,10 @@ import pytest
 import nnkit
 from nnkit.autodiff import Tensor
 from nnkit.gradcheck import check_grad
-from nnkit.nn import Linear, ReLU, ResidualBlock, Sequential, ShapeError, Tanh
+from nnkit.nn import Linear, ResidualBlock, Sequential, ShapeError, Tanh
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    nnkit.set_default_dtype("float64")
-    nnkit.seed(0)
-    yield
-    nnkit.set_default_dtype("float32")
+pytestmark = pytest.mark.usefixtures("float64_seeded")  # see tests/conftest.py
 
 
 def test_block_is_x_plus_f_and_its_gradient_checks():

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnkit import backend, losses
-from nnkit.autodiff import Tensor, no_grad, ops
+from nnkit.autodiff import no_grad, ops
 from nnkit.nn import GRU, AdditiveAttention, DotProductAttention, Embedding, Linear, Module, ShapeError
 
 

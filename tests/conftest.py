@@ -1,0 +1,13 @@
+"""Fixtures shared by the unit tests."""
+import pytest
+
+import nnkit
+
+
+@pytest.fixture
+def float64_seeded():
+    """New parameters in float64 (for tight gradient checks) and every generator seeded with 0."""
+    nnkit.set_default_dtype("float64")
+    nnkit.seed(0)
+    yield
+    nnkit.set_default_dtype("float32")
