@@ -4,7 +4,6 @@ import pytest
 
 import nnkit
 import nnkit.optim
-from nnkit.autodiff import Tensor
 from nnkit.gradcheck import check_grad
 from nnkit.models.language import NeuralLanguageModel, perplexity, unigram_perplexity
 from nnkit.nn import Embedding, Linear, ShapeError

@@ -14,7 +14,7 @@ def test_free_energy_marginalises_the_hidden_units():
     rbm = RBM(4, 3, scale=0.8, seed=0)
     rbm.b[:] = [0.1, -0.2, 0.3, 0.0]
     rbm.c[:] = [0.5, -0.5, 0.2]
-    V, H = all_binary(4), all_binary(3)
+    V = all_binary(4)
     for v in V:
         brute = -np.log(np.exp(-rbm.energy(np.repeat(v[None], len(H), 0), H)).sum())
         assert np.isclose(rbm.free_energy(v)[0], brute)
@@ -56,7 +56,7 @@ def test_training_raises_the_exact_likelihood_on_bars(persistent):
 def test_cd_k_gradient_direction_for_k_large_matches_exact_gradient():
     """With many Gibbs steps, CD's W update approaches the exact log-likelihood gradient."""
     rbm = RBM(4, 3, scale=0.5, seed=2)
-    V, H = all_binary(4), all_binary(3)
+    V = all_binary(4)
     X = V[[1, 3, 7, 15, 3, 7]]
     # exact gradient: <v p(h|v)>_data - <v p(h|v)>_model
     pv = np.exp(-rbm.free_energy(V) - rbm.log_partition())

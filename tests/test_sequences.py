@@ -1,5 +1,4 @@
 """Offline sequence data: the character corpus, the bigram baseline, generated tasks, programs."""
-import math
 
 import numpy as np
 import pytest
