@@ -14,7 +14,7 @@ def test_free_energy_marginalises_the_hidden_units():
     rbm = RBM(4, 3, scale=0.8, seed=0)
     rbm.b[:] = [0.1, -0.2, 0.3, 0.0]
     rbm.c[:] = [0.5, -0.5, 0.2]
-    V = all_binary(4)
+    V, H = all_binary(4), all_binary(3)
     for v in V:
         brute = -np.log(np.exp(-rbm.energy(np.repeat(v[None], len(H), 0), H)).sum())
         assert np.isclose(rbm.free_energy(v)[0], brute)
