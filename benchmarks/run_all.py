@@ -82,15 +82,16 @@ def lenet_workload(torch):
     params_np = [p.data.copy() for p in model.parameters()]
     connections = sum(r["connections"] for r in model.layer_table())
     torch_step = None
-    if torch:
+    if torch is not None:
         tm = conv_bench.torch_lenet()
         topt = torch.optim.SGD(tm.parameters(), lr=0.01)
         tx, ty = torch.from_numpy(x), torch.from_numpy(y)
 
-        def torch_step():
+        def run_torch():
             topt.zero_grad()
             torch.nn.functional.cross_entropy(tm(tx), ty).backward()
             topt.step()
+        torch_step = run_torch
     return {"flops": 2 * 3 * connections * N, "nnkit": build,
             "numpy": lambda: conv_bench.np_lenet_step(params_np, x, y), "torch": torch_step}
 
@@ -120,13 +121,14 @@ def conv_workload(torch):
         conv_bench.np_conv_backward(g, win, w, x.shape, 1, False)
 
     torch_step = None
-    if torch:
+    if torch is not None:
         tconv = torch.nn.Conv2d(3, 32, 3, padding=1)
         tx, tg = torch.from_numpy(x), torch.from_numpy(g)
 
-        def torch_step():
+        def run_torch():
             tconv.zero_grad()
             tconv(tx).backward(tg)
+        torch_step = run_torch
     return {"flops": 2 * 2 * 64 * 32 * 32 * 32 * 27, "nnkit": build, "numpy": numpy_step, "torch": torch_step}
 
 
@@ -149,16 +151,17 @@ def lstm_workload(torch):
 
     ref = lstm_bench.NumpyLSTM(rng)
     torch_step = None
-    if torch:
+    if torch is not None:
         tl = torch.nn.LSTM(I, H, batch_first=True)
         tx = torch.from_numpy(x).requires_grad_(True)
         tdy = torch.from_numpy(dy)
 
-        def torch_step():
+        def run_torch():
             tl.zero_grad()
             tx.grad = None
             out, _ = tl(tx)
             out.backward(tdy)
+        torch_step = run_torch
     return {"flops": lstm_bench.lstm_flops(), "nnkit": build,
             "numpy": lambda: ref.forward_backward(x, dy), "torch": torch_step}
 

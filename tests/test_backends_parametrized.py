@@ -45,7 +45,7 @@ def backend_name(request):
 
 
 def on(name, fn):
-    """Run ``fn()`` under backend ``name`` (float64 parameters) and return its result as NumPy arrays."""
+    """Run ``fn()`` under backend ``name`` and return its result as NumPy arrays."""
     current = backend.name()
     nnkit.use(name)
     try:
@@ -157,15 +157,6 @@ def test_functional_grad(backend_name):
 
 
 # ------------------------------------------------------------------ layers
-def _layer_case(make, x, seed=3):
-    """(forward on the backend under test, forward on NumPy) for a layer built from the same seed."""
-    def run():
-        nnkit.seed(seed)
-        layer = make()
-        return layer(Tensor(nnkit.to_device(x)))
-    return run
-
-
 LAYERS = {
     "linear": (lambda: nn.Linear(4, 3), (5, 4)),
     "mlp": (lambda: nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 2), nn.Sigmoid()), (5, 4)),
