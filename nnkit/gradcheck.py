@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnkit.autodiff import Tensor
+from nnkit.backend import to_numpy
 
 
 @dataclass
@@ -53,12 +54,13 @@ def _scalarize(f, inputs, seed):
     r = rng.standard_normal(np.shape(out.data)) if out.size > 1 else np.ones(np.shape(out.data))
 
     def scalar(*arrays):
-        return float(np.sum(np.asarray(f(*[Tensor(a) for a in arrays]).data, dtype=np.float64) * r))
+        return float(np.sum(to_numpy(f(*[Tensor(a) for a in arrays]).data).astype(np.float64) * r))
 
     tensors = [Tensor(x, requires_grad=True) for x in inputs]
     y = f(*tensors)
     y.backward(r.astype(y.data.dtype))
-    grads = [t.grad if t.grad is not None else np.zeros_like(t.data) for t in tensors]
+    # gradients come back to the host, whichever backend computed them
+    grads = [to_numpy(t.grad) if t.grad is not None else np.zeros(t.shape) for t in tensors]
     return scalar, grads
 
 
@@ -102,7 +104,7 @@ def check_grad(f, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, mode="entrywise", n_d
                 minus = scalar(*inputs)
                 flat[j] = old
                 index = np.unravel_index(j, x.shape) if x.ndim else ()
-                compare(float(np.asarray(grads[i]).reshape(-1)[j]), (plus - minus) / (2 * eps),
+                compare(float(grads[i].reshape(-1)[j]), (plus - minus) / (2 * eps),
                         f"input {i} index {tuple(int(k) for k in index)}")
     elif mode == "directions":
         rng = np.random.default_rng(seed + 1)
@@ -110,7 +112,7 @@ def check_grad(f, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, mode="entrywise", n_d
             vs = [rng.standard_normal(x.shape) for x in inputs]
             plus = scalar(*[x + eps * v for x, v in zip(inputs, vs)])
             minus = scalar(*[x - eps * v for x, v in zip(inputs, vs)])
-            analytic = float(sum(np.sum(np.asarray(g, dtype=np.float64) * v) for g, v in zip(grads, vs)))
+            analytic = float(sum(np.sum(g.astype(np.float64) * v) for g, v in zip(grads, vs)))
             compare(analytic, (plus - minus) / (2 * eps), f"random direction {d}")
     else:
         raise ValueError(f"check_grad: mode must be 'entrywise' or 'directions', got {mode!r}")

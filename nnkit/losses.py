@@ -70,7 +70,15 @@ def binary_cross_entropy_with_logits(logits, target, reduction="mean") -> Tensor
     z = _t(logits)
     t = _t(target, z)
     _same_shape("binary_cross_entropy_with_logits", z, t)
-    return _reduce(ops.softplus(z) - t * z, reduction)
+    if reduction != "mean" or t.requires_grad:
+        return _reduce(ops.softplus(z) - t * z, reduction)
+    # The common case as one fused node: d/dz mean(softplus(z) - t z) = (sigma(z) - t) / N.
+    xp = backend.xp()
+    zd, td = z.data, t.data
+    per_example = xp.maximum(zd, 0) + xp.log1p(xp.exp(-xp.abs(zd))) - td * zd
+    n = zd.size
+    out = xp.asarray(per_example.mean())
+    return Tensor.from_op(out, (z,), lambda g: (g * (ops.sigmoid_array(zd) - td) / n,), "bce_with_logits")
 
 
 logistic_cross_entropy = binary_cross_entropy_with_logits
@@ -113,7 +121,23 @@ def cross_entropy(logits, target, reduction="mean") -> Tensor:
     logits = _t(logits)
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: logits must have shape (N, C), got {logits.shape}")
-    return nll(ops.log_softmax(logits, axis=1), target, reduction)
+    if reduction != "mean":
+        return nll(ops.log_softmax(logits, axis=1), target, reduction)
+    # The common case as one fused node: d/dz = (softmax(z) - onehot(y)) / N.
+    xp = backend.xp()
+    labels = _class_indices("cross_entropy", logits, target)
+    rows = xp.arange(labels.shape[0])
+    z = logits.data
+    shifted = z - z.max(axis=1, keepdims=True)
+    log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+    out = xp.asarray(-log_probs[rows, labels].mean())
+
+    def vjp(g):
+        dz = xp.exp(log_probs)
+        dz[rows, labels] -= 1
+        return (dz * (g / labels.shape[0]),)
+
+    return Tensor.from_op(out, (logits,), vjp, "cross_entropy")
 
 
 def hinge(scores, target, margin=1.0, reduction="mean") -> Tensor:

@@ -271,12 +271,10 @@ def _norm_axis(axis, ndim):
 
 
 def _expand(g, shape, axes, keepdims):
-    """Give a reduced gradient back the reduced axes so that it broadcasts."""
-    xp = backend.xp()
+    """Give a reduced gradient back the reduced axes so that it broadcasts to ``shape``."""
     if not keepdims:
-        for ax in sorted(axes):
-            g = xp.expand_dims(g, ax)
-    return xp.broadcast_to(g, shape)
+        g = g.reshape(tuple(1 if i in axes else n for i, n in enumerate(shape)))
+    return backend.xp().broadcast_to(g, shape)
 
 
 def sum(a, axis=None, keepdims=False) -> Tensor:  # noqa: A001

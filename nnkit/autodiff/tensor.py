@@ -148,34 +148,36 @@ class Tensor:
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            if node._vjp is None:  # a leaf: accumulate
+            if node._vjp is None:  # a leaf: accumulate (a copy, so no two leaves share one array)
                 node.grad = g.copy() if node.grad is None else node.grad + g
                 continue
             if node._retain:
                 node.grad = g if node.grad is None else node.grad + g
-            parent_grads = node._vjp(g)
-            for parent, pg in zip(node._parents, parent_grads):
-                if pg is None or not isinstance(parent, Tensor) or not parent.requires_grad:
+            for parent, pg in zip(node._parents, node._vjp(g)):
+                if pg is None or not parent.requires_grad:
                     continue
                 key = id(parent)
-                grads[key] = pg if key not in grads else grads[key] + pg
+                previous = grads.get(key)
+                grads[key] = pg if previous is None else previous + pg
 
     def _topological_order(self) -> list:
-        """Nodes reachable from ``self``, each after every node that uses it."""
-        order, visited = [], set()
-        stack = [(self, False)]
-        while stack:  # iterative depth-first search, post-order
-            node, expanded = stack.pop()
-            if expanded:
+        """Nodes reachable from ``self``, each before every node it was computed from.
+
+        An iterative depth-first search (no recursion limit): a node is appended
+        once all of its parents have been appended, then the list is reversed.
+        """
+        order, visited = [], {id(self)}
+        stack = [(self, iter(self._parents))]
+        while stack:
+            node, parents = stack[-1]
+            for parent in parents:
+                if parent.requires_grad and id(parent) not in visited:
+                    visited.add(id(parent))
+                    stack.append((parent, iter(parent._parents)))
+                    break
+            else:  # every parent is done
+                stack.pop()
                 order.append(node)
-                continue
-            if id(node) in visited:
-                continue
-            visited.add(id(node))
-            stack.append((node, True))
-            for parent in node._parents:
-                if isinstance(parent, Tensor) and parent.requires_grad and id(parent) not in visited:
-                    stack.append((parent, False))
         order.reverse()
         return order
 

@@ -37,7 +37,7 @@ class CharRNN(Module):
         self.output = Linear(hidden_size, vocab_size, dtype=dtype)
 
     def forward(self, ids, state=None):
-        ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
+        ids = backend.xp().asarray(ids.data if isinstance(ids, Tensor) else ids)
         if ids.ndim != 2:
             raise ShapeError(f"{self!r} expects ids of shape (batch, time), got {ids.shape}")
         hs, state = self.rnn(self.embedding(ids), state)
@@ -47,7 +47,7 @@ class CharRNN(Module):
         """Mean cross-entropy (nats per character) of predicting y from x; both (B, T)."""
         logits, state = self(x, state)
         B, T, V = logits.shape
-        return losses.cross_entropy(ops.reshape(logits, B * T, V), np.asarray(y).reshape(-1)), state
+        return losses.cross_entropy(ops.reshape(logits, B * T, V), backend.xp().asarray(y).reshape(-1)), state
 
     def bits_per_char(self, ids, length: int = 200) -> float:
         """Average -log2 p(next char) over a long id sequence, read in chunks carrying the state."""
