@@ -16,6 +16,12 @@ copy is the one into ``cols``.  **col2im** is the adjoint: it adds every
 column back onto the window it came from, which is what the backward pass
 needs.  Its loop runs over the kh*kw kernel offsets, never over pixels.
 
+``conv2d`` keeps one such matrix per image, cols (N, C*kh*kw, Ho*Wo)
+(:func:`im2col_per_image`): the product ``W @ cols`` is then a batched matrix
+product whose result is already laid out as (N, O, Ho, Wo), the order the
+next layer and the caller expect, so no transpose of the output (forward) or
+of its gradient (backward) is ever copied.
+
 Large scratch arrays are taken from a :class:`Workspace` that hands an array
 out again once nothing else refers to it; freeing and re-allocating megabytes
 on every training step costs more time than the arithmetic on small layers.
@@ -114,15 +120,27 @@ def windows(x_pad, kh: int, kw: int, stride: int, dilation: int, out_hw):
     ``view[c, i, j, n, y, x] = x_pad[n, c, y*stride + i*dilation, x*stride + j*dilation]``.
     No data is copied.
     """
+    return image_windows(x_pad, kh, kw, stride, dilation, out_hw).transpose(1, 2, 3, 0, 4, 5)
+
+
+def image_windows(x_pad, kh: int, kw: int, stride: int, dilation: int, out_hw):
+    """The same windows, image first: a strided view (N, C, kh, kw, Ho, Wo), no copy.
+
+    ``view[n, c, i, j, y, x] = x_pad[n, c, y*stride + i*dilation, x*stride + j*dilation]``.
+    """
     N, C, _, _ = x_pad.shape
     Ho, Wo = out_hw
     sN, sC, sH, sW = x_pad.strides
-    return as_strided(x_pad, (C, kh, kw, N, Ho, Wo),
-                      (sC, sH * dilation, sW * dilation, sN, sH * stride, sW * stride))
+    return as_strided(x_pad, (N, C, kh, kw, Ho, Wo),
+                      (sN, sC, sH * dilation, sW * dilation, sH * stride, sW * stride))
 
 
 def im2col(x_pad, kh: int, kw: int, stride: int, dilation: int, out_hw, tag: str = "cols"):
-    """The window matrix ``cols`` of shape (C*kh*kw, N*Ho*Wo) (see the module docstring)."""
+    """The window matrix ``cols`` of shape (C*kh*kw, N*Ho*Wo) (see the module docstring).
+
+    This is the textbook layout: one column per output position of the whole batch.
+    ``conv2d`` uses :func:`im2col_per_image` instead, whose products come out in (N, O, Ho, Wo) order.
+    """
     xp = backend.xp()
     N, C, _, _ = x_pad.shape
     Ho, Wo = out_hw
@@ -131,19 +149,69 @@ def im2col(x_pad, kh: int, kw: int, stride: int, dilation: int, out_hw, tag: str
     return cols
 
 
-def col2im(cols, padded_shape, kh: int, kw: int, stride: int, dilation: int, out_hw, tag: str = "dpad"):
-    """Adjoint of :func:`im2col`: add each column back onto its window.
+def im2col_per_image(x_pad, kh: int, kw: int, stride: int, dilation: int, out_hw, tag: str = "cols",
+                     ones_row: bool = False):
+    """One window matrix per image: cols (N, C*kh*kw [+ 1], Ho*Wo).
 
-    cols (C*kh*kw, N*Ho*Wo) -> array of ``padded_shape`` (N, C, Hp, Wp), returned as an
-    (N, C, Hp, Wp) view of a (C, N, Hp, Wp) array (the order the columns come in).
+        cols[n, (c, i, j), (y, x)] = x_pad[n, c, y*s + i*d, x*s + j*d]
+
+    ``W (O, C*kh*kw) @ cols`` is then a batched product whose result (N, O, Ho*Wo) is already
+    the convolution's (N, O, Ho, Wo) output: no transpose.  With ``ones_row`` a last row of
+    ones is appended, so that a bias stored as an extra weight column is added by the same
+    product (and, in the backward pass, dL/db comes out of the weight-gradient product).
+    The windows are copied in one ``copyto`` from the strided view of :func:`image_windows`.
+    """
+    xp = backend.xp()
+    N, C, _, _ = x_pad.shape
+    Ho, Wo = out_hw
+    K = C * kh * kw
+    cols = WORKSPACE.get(tag, (N, K + int(ones_row), Ho * Wo), x_pad.dtype)
+    # cols[:, :K] is contiguous within each image, so this reshape is a view, not a copy
+    xp.copyto(cols[:, :K].reshape(N, C, kh, kw, Ho, Wo), image_windows(x_pad, kh, kw, stride, dilation, out_hw))
+    if ones_row:
+        cols[:, K] = 1  # written every time: a reused buffer may hold anything
+    return cols
+
+
+def col2im(dcols, padded_shape, kh: int, kw: int, stride: int, dilation: int, out_hw, tag: str = "dpad"):
+    """Adjoint of :func:`im2col_per_image`: add each window's column back onto the window.
+
+    dcols (N, C*kh*kw, Ho*Wo) -> array of ``padded_shape`` (N, C, Hp, Wp).  The loop runs over
+    the kh*kw kernel offsets (each step one strided add of an (N, C, Ho, Wo) block), never over
+    pixels.  The result is a scratch array from :data:`WORKSPACE`.
     """
     N, C, Hp, Wp = padded_shape
     Ho, Wo = out_hw
-    acc = WORKSPACE.get(tag, (C, N, Hp, Wp), cols.dtype, zero=True)
-    c6 = cols.reshape(C, kh, kw, N, Ho, Wo)
-    for i in range(kh):  # a loop over kernel offsets, not over pixels
+    acc = WORKSPACE.get(tag, (N, C, Hp, Wp), dcols.dtype, zero=True)
+    c6 = dcols.reshape(N, C, kh, kw, Ho, Wo)
+    for i in range(kh):
         r = i * dilation
         for j in range(kw):
             q = j * dilation
-            acc[:, :, r:r + stride * (Ho - 1) + 1:stride, q:q + stride * (Wo - 1) + 1:stride] += c6[:, i, j]
-    return acc.transpose(1, 0, 2, 3)
+            acc[:, :, r:r + stride * (Ho - 1) + 1:stride, q:q + stride * (Wo - 1) + 1:stride] += c6[:, :, i, j]
+    return acc
+
+
+def col2im_rows(dcols_wide, padded_shape, kh: int, kw: int, dilation: int, out_hw, tag: str = "dpad"):
+    """col2im for stride 1, where every kernel offset is ONE contiguous shift of the flattened image.
+
+    For stride 1 an output position (y, x) and a kernel offset (i, j) meet at padded pixel
+    (y + i*d, x + j*d), whose index in the image flattened row by row is (y*Wp + x) + (i*d*Wp + j*d).
+    So if the gradient columns are laid out on the padded width Wp instead of Wo,
+
+        dcols_wide (N, C*kh*kw, Ho*Wp),   column y*Wp + x,  zero wherever x >= Wo,
+
+    each offset adds one contiguous run of (Ho-1)*Wp + Wo numbers per (image, channel), shifted
+    by i*d*Wp + j*d: kh*kw long adds instead of kh*kw*Ho short ones.  (The zero columns x >= Wo
+    spill into the start of the next row, adding nothing.)  Returns an (N, C, Hp, Wp) scratch array.
+    """
+    N, C, Hp, Wp = padded_shape
+    Ho, Wo = out_hw
+    run = (Ho - 1) * Wp + Wo
+    acc = WORKSPACE.get(tag, (N, C, Hp * Wp), dcols_wide.dtype, zero=True)
+    c5 = dcols_wide.reshape(N, C, kh, kw, Ho * Wp)
+    for i in range(kh):
+        for j in range(kw):
+            shift = i * dilation * Wp + j * dilation
+            acc[:, :, shift:shift + run] += c5[:, :, i, j, :run]
+    return acc.reshape(N, C, Hp, Wp)

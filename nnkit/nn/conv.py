@@ -16,8 +16,8 @@ Shapes: x (N, C, H, W), weight (O, C/groups, kh, kw), bias (O,), output
 
 Two implementations of the same primitive sit side by side:
 
-- :func:`conv2d` — the fast path: im2col (``nnkit.nn._im2col``) and one matrix product,
-  with a hand-written vector-Jacobian product;
+- :func:`conv2d` — the fast path: im2col (``nnkit.nn._im2col``) and one batched matrix
+  product, with a hand-written vector-Jacobian product;
 - :func:`conv2d_naive` — loops over every output entry, kept as the reference the fast
   path is tested against.
 """
@@ -28,7 +28,7 @@ import numpy as np
 from nnkit import backend
 from nnkit.autodiff import Tensor, ops
 from nnkit.nn import init
-from nnkit.nn._im2col import WORKSPACE, col2im, conv_output_size, im2col, pad_into
+from nnkit.nn._im2col import WORKSPACE, col2im, col2im_rows, conv_output_size, im2col_per_image, pad_into
 from nnkit.nn.module import Module, Parameter, ShapeError, as_input
 
 
@@ -98,16 +98,18 @@ def _check_shapes(x, w, groups, who):
 # -------------------------------------------------------------- the fast path
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 1, padding=0,
            dilation: int = 1, groups: int = 1) -> Tensor:
-    """2-D cross-correlation of a batch of multi-channel images (im2col + GEMM).
+    """2-D cross-correlation of a batch of multi-channel images (im2col + batched GEMM).
 
         out[n, o] = bias[o] + sum_c x_pad[n, c] ⋆_(s, d) weight[o, c]
 
     x (N, C, H, W), weight (O, C/groups, kh, kw), bias (O,) or None -> (N, O, Ho, Wo).
     ``padding``: see :func:`resolve_padding`.  Lecture 9, §3; neural-nets notes, "Shared weights".
 
-    Backward (g = dL/dout, written per group with cols = im2col(x_pad)):
+    With cols_n = im2col(x_pad[n]) of shape (C*kh*kw, Ho*Wo) and W2 = weight as (O, C*kh*kw),
+    the forward pass is out_n = W2 cols_n + b for every image n, and the backward pass
+    (g_n = dL/dout_n as (O, Ho*Wo)) is, per group:
 
-        dL/dW = g2 cols^T,   dL/db = sum over (n, y, x) of g,   dL/dx = col2im(W^T g2)
+        dL/dW2 = sum_n g_n cols_n^T,   dL/db = sum_n g_n 1,   dL/dx_pad[n] = col2im(W2^T g_n)
     """
     who = "conv2d"
     _check_shapes(x, weight, groups, who)
@@ -116,50 +118,68 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 
     N, C, H, W = x.shape
     pads = resolve_padding(padding, (kh, kw), (dilation, dilation))
     Ho, Wo = _output_hw(x.shape, weight.shape, stride, pads, dilation, who)
-    G, K = groups, Cg * kh * kw
-    P = N * Ho * Wo
+    G, K, L = groups, Cg * kh * kw, Ho * Wo
+    Og = O // G
+    dtype = np.result_type(x.dtype, weight.dtype)
+    # a bias is folded into the product as an extra weight column times a row of ones in cols:
+    # that saves a pass over the whole output here, and gives dL/db for free in the backward pass
+    fold_bias = bias is not None and G == 1
 
     x_pad = pad_into(x.data, pads, "conv.pad")
     padded_shape = x_pad.shape
-    cols = im2col(x_pad, kh, kw, stride, dilation, (Ho, Wo), tag="conv.cols")   # (G*K, P)
+    cols = im2col_per_image(x_pad, kh, kw, stride, dilation, (Ho, Wo), "conv.cols", ones_row=fold_bias)
     del x_pad
     w2 = weight.data.reshape(O, K)
-    Og = O // G
-    # The output is computed as a (P, O) matrix, i.e. in (N, Ho, Wo, O) memory order, and
-    # returned as an (N, O, Ho, Wo) view: measured here, cols^T W^T is the faster GEMM order.
-    out2 = WORKSPACE.get("conv.out", (P, O), x.dtype)
-    for gi in range(G):  # one GEMM per group (a single one for an ordinary convolution)
-        rows, outs = slice(gi * K, (gi + 1) * K), slice(gi * Og, (gi + 1) * Og)
-        if G == 1:
-            xp.matmul(cols.T, w2.T, out=out2)
-        else:
-            out2[:, outs] = cols[rows].T @ w2[outs].T
-    if bias is not None:
-        out2 += bias.data
-    out = out2.reshape(N, Ho, Wo, O).transpose(0, 3, 1, 2)   # a view: no copy
+    out = WORKSPACE.get("conv.out", (N, O, L), dtype)
+    if fold_bias:
+        w_ext = xp.concatenate([w2, bias.data.reshape(O, 1)], axis=1)      # (O, K + 1)
+        xp.matmul(w_ext, cols, out=out)                                      # (N, O, L)
+    else:
+        for gi in range(G):  # one batched GEMM per group (a single one for an ordinary convolution)
+            xp.matmul(w2[gi * Og:(gi + 1) * Og], cols[:, gi * K:(gi + 1) * K], out=out[:, gi * Og:(gi + 1) * Og])
+        if bias is not None:
+            out += bias.data.reshape(O, 1)
 
     def vjp(g):
-        gP = g.transpose(0, 2, 3, 1).reshape(P, O)   # free when g has the output's memory order
+        g3 = g.reshape(N, O, L)  # free when g is stored in (N, O, Ho, Wo) order, as out is
         gw = gx = gb = None
-        if bias is not None and bias.requires_grad:
-            gb = gP.sum(axis=0)
-        if weight.requires_grad:
-            gw = xp.empty((O, K), dtype=g.dtype)
-            for gi in range(G):
-                rows, outs = slice(gi * K, (gi + 1) * K), slice(gi * Og, (gi + 1) * Og)
-                gw[outs] = (cols[rows] @ gP[:, outs]).T          # dL/dW = g^T cols^T, per group
-            gw = gw.reshape(weight.shape)
+        need_w = weight.requires_grad
+        need_b = bias is not None and bias.requires_grad
+        if fold_bias and (need_w or need_b):
+            # dL/d[W2 | b] = sum_n g_n [cols_n; 1]^T: one batched GEMM, then a sum over the batch
+            gwb = xp.matmul(g3, cols.transpose(0, 2, 1)).sum(axis=0)            # (O, K + 1)
+            gw, gb = gwb[:, :K].reshape(weight.shape), gwb[:, K].copy()
+        else:
+            if need_b:
+                gb = g3.sum(axis=(0, 2))
+            if need_w:
+                gw = xp.empty((O, K), dtype=g.dtype)
+                for gi in range(G):
+                    rows, outs = slice(gi * K, (gi + 1) * K), slice(gi * Og, (gi + 1) * Og)
+                    gw[outs] = xp.matmul(g3[:, outs], cols[:, rows].transpose(0, 2, 1)).sum(axis=0)
+                gw = gw.reshape(weight.shape)
         if x.requires_grad:
-            dcols = WORKSPACE.get("conv.dcols", (G * K, P), g.dtype)
-            for gi in range(G):
+            Wp = padded_shape[3]
+            if stride == 1:  # lay g out on the padded width, for the fast col2im_rows
+                gl = WORKSPACE.get("conv.gwide", (N, O, Ho, Wp), g.dtype)
+                gl[..., :Wo] = g.reshape(N, O, Ho, Wo)
+                gl[..., Wo:] = 0
+                gl = gl.reshape(N, O, Ho * Wp)
+            else:
+                gl = g3
+            dcols = WORKSPACE.get("conv.dcols", (N, G * K, gl.shape[2]), g.dtype)
+            for gi in range(G):  # dL/dcols_n = W2^T g_n, per group
                 rows, outs = slice(gi * K, (gi + 1) * K), slice(gi * Og, (gi + 1) * Og)
-                xp.matmul(w2[outs].T, gP[:, outs].T, out=dcols[rows])  # dL/dcols = W^T g
-            dpad = col2im(dcols, padded_shape, kh, kw, stride, dilation, (Ho, Wo), tag="conv.dpad")
+                xp.matmul(w2[outs].T, gl[:, outs], out=dcols[:, rows])
+            if stride == 1:
+                dpad = col2im_rows(dcols, padded_shape, kh, kw, dilation, (Ho, Wo), tag="conv.dpad")
+            else:
+                dpad = col2im(dcols, padded_shape, kh, kw, stride, dilation, (Ho, Wo), tag="conv.dpad")
             gx = dpad[:, :, pads[0]:pads[0] + H, pads[2]:pads[2] + W]
         return gx, gw, gb
 
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return Tensor.from_op(out, parents, vjp, "conv2d")
+    return Tensor.from_op(out.reshape(N, O, Ho, Wo), parents, vjp, "conv2d")
 
 
 # ---------------------------------------------------------- the naive reference
