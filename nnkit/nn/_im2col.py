@@ -192,26 +192,27 @@ def col2im(dcols, padded_shape, kh: int, kw: int, stride: int, dilation: int, ou
     return acc
 
 
-def col2im_rows(dcols_wide, padded_shape, kh: int, kw: int, dilation: int, out_hw, tag: str = "dpad"):
-    """col2im for stride 1, where every kernel offset is ONE contiguous shift of the flattened image.
+def col2im_rows(dcols, padded_shape, kh: int, kw: int, dilation: int, tag: str = "dpad"):
+    """col2im for stride 1, where every kernel offset is ONE shift of the flattened batch.
 
     For stride 1 an output position (y, x) and a kernel offset (i, j) meet at padded pixel
-    (y + i*d, x + j*d), whose index in the image flattened row by row is (y*Wp + x) + (i*d*Wp + j*d).
-    So if the gradient columns are laid out on the padded width Wp instead of Wo,
+    (y + i*d, x + j*d), whose index in the image flattened row by row is
+    (y*Wp + x) + (i*d*Wp + j*d).  So if the gradient columns are laid out like the padded image,
 
-        dcols_wide (N, C*kh*kw, Ho*Wp),   column y*Wp + x,  zero wherever x >= Wo,
+        dcols (N, kh, kw, C, Hp*Wp):  dcols[n, i, j, c, y*Wp + x],  zero wherever y >= Ho or x >= Wo,
 
-    each offset adds one contiguous run of (Ho-1)*Wp + Wo numbers per (image, channel), shifted
-    by i*d*Wp + j*d: kh*kw long adds instead of kh*kw*Ho short ones.  (The zero columns x >= Wo
-    spill into the start of the next row, adding nothing.)  Returns an (N, C, Hp, Wp) scratch array.
+    the contribution of offset (i, j) to the whole batch is ``dcols[:, i, j]`` added to the
+    flattened (N, C, Hp, Wp) gradient shifted by i*d*Wp + j*d: kh*kw long adds of C*Hp*Wp
+    numbers per image, instead of kh*kw*N*C*Ho short ones (NumPy pays per row, not per number).
+    The zero entries spill over into the next row, channel or image and add nothing.
+    Returns an (N, C, Hp, Wp) scratch array.
     """
     N, C, Hp, Wp = padded_shape
-    Ho, Wo = out_hw
-    run = (Ho - 1) * Wp + Wo
-    acc = WORKSPACE.get(tag, (N, C, Hp * Wp), dcols_wide.dtype, zero=True)
-    c5 = dcols_wide.reshape(N, C, kh, kw, Ho * Wp)
+    span = C * Hp * Wp
+    tail = (kh - 1) * dilation * Wp + (kw - 1) * dilation   # the largest shift
+    acc = WORKSPACE.get(tag, (N * span + tail,), dcols.dtype, zero=True)
     for i in range(kh):
         for j in range(kw):
             shift = i * dilation * Wp + j * dilation
-            acc[:, :, shift:shift + run] += c5[:, :, i, j, :run]
-    return acc.reshape(N, C, Hp, Wp)
+            acc[shift:shift + N * span].reshape(N, span)[...] += dcols[:, i, j].reshape(N, span)
+    return acc[:N * span].reshape(N, C, Hp, Wp)

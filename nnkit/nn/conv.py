@@ -159,27 +159,46 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 
                     gw[outs] = xp.matmul(g3[:, outs], cols[:, rows].transpose(0, 2, 1)).sum(axis=0)
                 gw = gw.reshape(weight.shape)
         if x.requires_grad:
-            Wp = padded_shape[3]
-            if stride == 1:  # lay g out on the padded width, for the fast col2im_rows
-                gl = WORKSPACE.get("conv.gwide", (N, O, Ho, Wp), g.dtype)
-                gl[..., :Wo] = g.reshape(N, O, Ho, Wo)
-                gl[..., Wo:] = 0
-                gl = gl.reshape(N, O, Ho * Wp)
-            else:
-                gl = g3
-            dcols = WORKSPACE.get("conv.dcols", (N, G * K, gl.shape[2]), g.dtype)
-            for gi in range(G):  # dL/dcols_n = W2^T g_n, per group
-                rows, outs = slice(gi * K, (gi + 1) * K), slice(gi * Og, (gi + 1) * Og)
-                xp.matmul(w2[outs].T, gl[:, outs], out=dcols[:, rows])
             if stride == 1:
-                dpad = col2im_rows(dcols, padded_shape, kh, kw, dilation, (Ho, Wo), tag="conv.dpad")
+                dpad = _input_grad_stride1(g, weight.data, padded_shape, dilation, G)
             else:
+                dcols = WORKSPACE.get("conv.dcols", (N, G * K, L), g.dtype)
+                for gi in range(G):  # dL/dcols_n = W2^T g_n, per group
+                    rows, outs = slice(gi * K, (gi + 1) * K), slice(gi * Og, (gi + 1) * Og)
+                    xp.matmul(w2[outs].T, g3[:, outs], out=dcols[:, rows])
                 dpad = col2im(dcols, padded_shape, kh, kw, stride, dilation, (Ho, Wo), tag="conv.dpad")
             gx = dpad[:, :, pads[0]:pads[0] + H, pads[2]:pads[2] + W]
         return gx, gw, gb
 
     parents = (x, weight) if bias is None else (x, weight, bias)
     return Tensor.from_op(out.reshape(N, O, Ho, Wo), parents, vjp, "conv2d")
+
+
+def _input_grad_stride1(g, w, padded_shape, dilation, groups):
+    """dL/dx_pad of a stride-1 convolution: the GEMM W^T g, then :func:`col2im_rows`.
+
+    g (N, O, Ho, Wo), w (O, C/groups, kh, kw) -> (N, C, Hp, Wp).  g is first copied into a
+    zeroed (N, O, Hp, Wp) array, so that the product's columns follow the padded image
+    (the layout col2im_rows needs); the weight's rows are ordered (i, j, c) for the same reason.
+    """
+    xp = backend.xp()
+    N, O, Ho, Wo = g.shape
+    _, C, Hp, Wp = padded_shape
+    Og, Cg, kh, kw = O // groups, C // groups, w.shape[2], w.shape[3]
+    g_pad = WORKSPACE.get("conv.gpad", (N, O, Hp, Wp), g.dtype)
+    g_pad[:, :, :Ho, :Wo] = g
+    g_pad[:, :, :Ho, Wo:] = 0
+    g_pad[:, :, Ho:] = 0
+    g_pad = g_pad.reshape(N, O, Hp * Wp)
+    dcols = WORKSPACE.get("conv.dcols1", (N, kh, kw, C, Hp * Wp), g.dtype)
+    w_ijc = w.transpose(0, 2, 3, 1)                                # (O, kh, kw, C/groups)
+    if groups == 1:  # dcols[n, i, j, c] = sum_o w[o, c, i, j] g_pad[n, o]: one batched GEMM
+        xp.matmul(w_ijc.reshape(O, kh * kw * C).T, g_pad, out=dcols.reshape(N, kh * kw * C, Hp * Wp))
+    for gi in range(groups if groups > 1 else 0):  # the same, per group
+        outs, chans = slice(gi * Og, (gi + 1) * Og), slice(gi * Cg, (gi + 1) * Cg)
+        prod = xp.matmul(w_ijc[outs].reshape(Og, kh * kw * Cg).T, g_pad[:, outs])   # (N, kh*kw*Cg, Hp*Wp)
+        dcols[:, :, :, chans] = prod.reshape(N, kh, kw, Cg, Hp * Wp)
+    return col2im_rows(dcols, padded_shape, kh, kw, dilation, tag="conv.dpad")
 
 
 # ---------------------------------------------------------- the naive reference
