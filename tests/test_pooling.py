@@ -84,3 +84,24 @@ def test_errors():
         nn.AvgPool2d(5)(np.zeros((1, 1, 3, 3)))
     with pytest.raises(ShapeError, match="Flatten"):
         nn.Flatten()(np.zeros(4))
+
+
+@pytest.mark.parametrize("kernel", [(2, 3), (3, 2), (12, 12)], ids=["2x3", "3x2", "global_12x12"])
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_non_overlapping_groups_with_ties_match_naive(kernel, mode):
+    """The tiles path (stride = kernel): many exact ties (small integers, a ReLU-like block of
+    zeros), groups of more than 127 entries, and rows/columns left over at the border."""
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 3, size=(2, 3, 13, 14)).astype(float)
+    x[0, 0] = 0.0  # every group of this map is one tie
+    fast_fn = max_pool2d if mode == "max" else avg_pool2d
+    xa, xb = Tensor(x, requires_grad=True), Tensor(x, requires_grad=True)
+    fast = fast_fn(xa, kernel)
+    slow = pool2d_naive(xb, kernel, None, 0, mode=mode)
+    np.testing.assert_allclose(fast.data, slow.data, atol=1e-12)
+    g = rng.normal(size=fast.shape)
+    fast.backward(g)
+    slow.backward(g)
+    np.testing.assert_allclose(xa.grad, xb.grad, atol=1e-12)
+    if mode == "max":  # every group passes its gradient to exactly one entry
+        assert np.count_nonzero(xa.grad) == np.count_nonzero(g)

@@ -10,8 +10,9 @@ factor (Lecture 9, §4; neural-nets notes, "Pooling layers"):
 Backward: max-pooling routes each output's gradient to the input that won
 (the max gate of the hacker's guide; the first one on ties), average pooling
 spreads it evenly over the group.  The fast paths below loop over the kh*kw
-offsets inside a group, each step working on whole arrays; ``*_naive``
-versions loop over every output entry and are kept for the tests.
+offsets inside a group, each step working on whole arrays, with a faster path for
+non-overlapping groups (see "tiles" below); ``*_naive`` versions loop over every
+output entry and are kept for the tests.
 
 Shapes: x (N, C, H, W) -> (N, C, Ho, Wo), Ho = floor((H + 2p - k) / s) + 1.
 """
@@ -55,23 +56,119 @@ def _offset(a, i, j, stride, out_hw):
     return a[:, :, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw]
 
 
+# ------------------------------------------------- non-overlapping groups (tiles)
+# The common case (stride = kernel size, no padding: LeNet's subsampling, 2x2 max-pooling)
+# has a faster path.  The input is viewed as (N, C, Ho, kh, Wo, kw) by a reshape, and each
+# reduction is a few element-wise operations on views of it: first across the kh rows of a
+# group, on runs of Wo*kw contiguous numbers, then across the kw columns, on arrays that NumPy
+# walks as one long strided run.  (``x6.sum(axis=(3, 5))`` computes the same thing several
+# times slower: a reduction over short inner axes pays NumPy's per-row overhead everywhere.)
+
+def _tiles(kernel, stride, pads):
+    return kernel == stride and not any(pads)
+
+
+def _as_tiles(a, kernel, out_hw):
+    """View (N, C, Ho, kh, Wo, kw) of the part of ``a`` (N, C, H, W) that the groups cover.
+
+    A view when ``a`` is stored in (N, C, H, W) order; otherwise the reshape copies.
+    """
+    (kh, kw), (Ho, Wo) = kernel, out_hw
+    N, C = a.shape[:2]
+    return a[:, :, :Ho * kh, :Wo * kw].reshape(N, C, Ho, kh, Wo, kw)
+
+
+def _grad_tiles(x_shape, kernel, out_hw, dtype):
+    """A gradient array of the input's shape and its (N, C, Ho, kh, Wo, kw) view (a view, no copy).
+
+    Rows and columns that no group covers (H or W not a multiple of the kernel) are zeroed;
+    every other entry is written by the caller.
+    """
+    (kh, kw), (Ho, Wo) = kernel, out_hw
+    N, C, H, W = x_shape
+    covered = Ho * kh == H and Wo * kw == W
+    gx = backend.xp().empty(x_shape, dtype) if covered else backend.xp().zeros(x_shape, dtype)
+    return gx, _as_tiles(gx, kernel, out_hw)
+
+
+def _index_dtype(n):
+    """The smallest integer type used here that holds 0 .. n-1."""
+    return np.int8 if n <= 127 else np.int16 if n <= 32767 else np.int32
+
+
+def _move(arg, wins, new):
+    """arg = new where wins, else unchanged; in place.
+
+    Written as arithmetic: ``copyto(..., where=)`` and ``where`` are many times slower in NumPy.
+    """
+    arg += wins * (new - arg)
+
+
+def _max_tiles(x, kernel, out_hw):
+    """Max of each group and which entry won (0 .. kh*kw-1, row by row; the first one on ties)."""
+    xp = backend.xp()
+    kh, kw = kernel
+    x6 = _as_tiles(x, kernel, out_hw)
+    # across the columns of each group's rows: rbest, rarg (N, C, Ho, kh, Wo)
+    rbest, rarg = x6[..., 0].copy(), xp.zeros(x6.shape[:5], dtype=_index_dtype(kh * kw))
+    for j in range(1, kw):
+        wins = x6[..., j] > rbest                   # strict: the earlier column keeps a tie
+        xp.maximum(rbest, x6[..., j], out=rbest)
+        _move(rarg, wins, j)
+    # then across the rows: best, arg (N, C, Ho, Wo)
+    best, arg = rbest[:, :, :, 0].copy(), rarg[:, :, :, 0].copy()
+    for i in range(1, kh):
+        wins = rbest[:, :, :, i] > best             # strict: the earlier row keeps a tie
+        xp.maximum(best, rbest[:, :, :, i], out=best)
+        _move(arg, wins, rarg[:, :, :, i] + i * kw)
+    return best, arg
+
+
+def _avg_tiles(x, kernel, out_hw):
+    """Mean of each group."""
+    kh, kw = kernel
+    x6 = _as_tiles(x, kernel, out_hw)
+    rows = x6[:, :, :, 0].copy()                     # (N, C, Ho, Wo, kw): sum over the kh rows
+    for i in range(1, kh):
+        rows += x6[:, :, :, i]
+    total = rows[..., 0].copy()                      # (N, C, Ho, Wo): then over the kw columns
+    for j in range(1, kw):
+        total += rows[..., j]
+    total *= 1.0 / (kh * kw)
+    return total
+
+
 # ------------------------------------------------------------------ max pooling
 def max_pool2d(x: Tensor, kernel_size=2, stride=None, padding=0) -> Tensor:
     """Max over each kh x kw group, groups ``stride`` apart (default: stride = kernel_size).
 
-    x (N, C, H, W) -> (N, C, Ho, Wo).  Padding counts as -infinity.
+    x (N, C, H, W) -> (N, C, Ho, Wo).  Padding counts as -infinity.  The forward pass keeps,
+    for every output, which entry of its group won (``arg``); the backward pass sends g there.
     """
     xp = backend.xp()
-    (kh, kw), st, pads, out_hw = _geometry(x, kernel_size, stride, padding, "max_pool2d")
+    kernel, st, pads, out_hw = _geometry(x, kernel_size, stride, padding, "max_pool2d")
+    kh, kw = kernel
+    shape = x.shape
+    if _tiles(kernel, st, pads):
+        best, arg = _max_tiles(x.data, kernel, out_hw)
+
+        def vjp(g):
+            gx, g6 = _grad_tiles(shape, kernel, out_hw, g.dtype)
+            for k in range(kh * kw):  # each input entry belongs to one group: a write, not an add
+                xp.multiply(g, arg == k, out=g6[:, :, :, k // kw, :, k % kw])
+            return (gx,)
+
+        return Tensor.from_op(best, (x,), vjp, "max_pool2d")
+
     x_pad = pad_into(x.data, pads, "pool.pad", fill=-np.inf)
     best = _offset(x_pad, 0, 0, st, out_hw).copy(order="K")  # keep the memory order
-    arg = xp.zeros(best.shape, dtype=np.int16)           # which offset won, 0 .. kh*kw-1
+    arg = xp.zeros(best.shape, dtype=_index_dtype(kh * kw))   # which offset won, 0 .. kh*kw-1
     for k in range(1, kh * kw):
         v = _offset(x_pad, k // kw, k % kw, st, out_hw)
         wins = v > best                                   # strict: the first maximum keeps the gradient
-        xp.copyto(best, v, where=wins)
-        arg[wins] = k
-    shape, padded_shape, like = x.shape, x_pad.shape, x.data
+        xp.maximum(best, v, out=best)
+        _move(arg, wins, k)
+    padded_shape, like = x_pad.shape, x.data
 
     def vjp(g):
         acc = _zeros_like_layout("pool.dpad", padded_shape, g.dtype, like)
@@ -88,13 +185,28 @@ def avg_pool2d(x: Tensor, kernel_size=2, stride=None, padding=0) -> Tensor:
 
     x (N, C, H, W) -> (N, C, Ho, Wo).
     """
-    (kh, kw), st, pads, out_hw = _geometry(x, kernel_size, stride, padding, "avg_pool2d")
+    kernel, st, pads, out_hw = _geometry(x, kernel_size, stride, padding, "avg_pool2d")
+    kh, kw = kernel
+    shape = x.shape
+    if _tiles(kernel, st, pads):
+        def vjp_tiles(g):
+            gx, g6 = _grad_tiles(shape, kernel, out_hw, g.dtype)
+            share = g * (1.0 / (kh * kw))
+            rows = g6[:, :, :, 0]                     # (N, C, Ho, Wo, kw): fill one row of each group,
+            for j in range(kw):
+                rows[..., j] = share
+            for i in range(1, kh):                    # then copy it to the others
+                g6[:, :, :, i] = rows
+            return (gx,)
+
+        return Tensor.from_op(_avg_tiles(x.data, kernel, out_hw), (x,), vjp_tiles, "avg_pool2d")
+
     x_pad = pad_into(x.data, pads, "pool.pad")
     total = _offset(x_pad, 0, 0, st, out_hw).copy(order="K")
     for k in range(1, kh * kw):
         total += _offset(x_pad, k // kw, k % kw, st, out_hw)
     total *= 1.0 / (kh * kw)
-    shape, padded_shape, like = x.shape, x_pad.shape, x.data
+    padded_shape, like = x_pad.shape, x.data
 
     def vjp(g):
         acc = _zeros_like_layout("pool.dpad", padded_shape, g.dtype, like)
