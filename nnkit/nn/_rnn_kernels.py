@@ -39,24 +39,54 @@ def _time_major(x):
     return backend.xp().ascontiguousarray(x.transpose(1, 0, 2))
 
 
-def _input_projection(x, w_ih, b):
-    """All steps at once: A[t] = x_t W_ih^T + b, shape (T, B, G)."""
+def _blocks_T(w, n):
+    """(n H, K) -> contiguous (n, K, H) whose block k is W_k^T, so that h @ out[k] = h W_k^T.
+
+    A contiguous copy, because BLAS is noticeably slower on the transposed view.
+    """
+    return backend.xp().ascontiguousarray(w.reshape(n, -1, w.shape[1]).transpose(0, 2, 1))
+
+
+def _input_projection(x, w_ih, b, n):
+    """All steps at once: A[k, t] = x_t W_ih,k^T + b_k, gate-major, shape (n, T, B, H).
+
+    Gate-major means that, for every step, each gate's (B, H) block is
+    contiguous: elementwise work on a block is then one fast loop instead of B
+    short rows (the (B, nH) layout is up to 10x slower for (32, 128) blocks).
+    Returns the time-major input (T, B, I) too, for the weight gradients.
+    """
     xt = _time_major(x)
     T, B, I = xt.shape
-    A = (xt.reshape(T * B, I) @ w_ih.T).reshape(T, B, -1)
+    A = backend.xp().matmul(xt.reshape(T * B, I), _blocks_T(w_ih, n))     # (n, T B, H)
     if b is not None:
-        A += b
-    return xt, A
+        A += b.reshape(n, 1, -1)
+    return xt, A.reshape(n, T, B, -1)
 
 
-def _weight_grads(dA, xt, H_prev, w_ih, need_x):
-    """dW_ih = sum_t dA_t^T x_t, db = sum_t sum_b dA_t, dx_t = dA_t W_ih: one GEMM each."""
-    T, B, G = dA.shape
-    dA2 = dA.reshape(T * B, G)
-    dw_ih = dA2.T @ xt.reshape(T * B, -1)
-    db = dA2.sum(axis=0)
-    dx = (dA2 @ w_ih).reshape(T, B, -1).transpose(1, 0, 2) if need_x else None
+def _weight_grads(dA, xt, w_ih, need_x):
+    """Gradients of the input weights from dA = dL/dA, shape (n, T, B, H), in a few big products:
+
+    dW_ih,k = sum_t dA_k,t^T x_t -> (n H, I),  db_k = sum_t sum_b dA_k,t -> (n H,),
+    dx_t = sum_k dA_k,t W_ih,k -> (B, T, I), or None when x needs no gradient.
+    """
+    xp = backend.xp()
+    n, T, B, H = dA.shape
+    dA3 = dA.reshape(n, T * B, H)
+    x2 = xt.reshape(T * B, -1)
+    dw_ih = xp.matmul(dA3.transpose(0, 2, 1), x2).reshape(n * H, -1)
+    db = dA3.sum(axis=1).reshape(n * H)
+    dx = None
+    if need_x:
+        dx = xp.matmul(dA3, w_ih.reshape(n, H, -1)).sum(axis=0)        # (T B, I)
+        dx = dx.reshape(T, B, -1).transpose(1, 0, 2)
     return dw_ih, db, dx
+
+
+def _recurrent_weight_grad(dA, H_prev):
+    """dW_hh,k = sum_t dA_k,t^T h_{t-1}: (n, T, B, H) and (T, B, H) -> (n H, H), one batched product."""
+    n, T, B, H = dA.shape
+    out = backend.xp().matmul(dA.reshape(n, T * B, H).transpose(0, 2, 1), H_prev.reshape(T * B, -1))
+    return out.reshape(n * H, -1)
 
 
 def second_output(primary: Tensor, data, slot: dict, name: str) -> Tensor:
@@ -87,14 +117,16 @@ def rnn_sequence(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | 
     if nonlinearity not in _ACT:
         raise ValueError(f"rnn_sequence: nonlinearity must be one of {_ACT}, got {nonlinearity!r}")
     xp = backend.xp()
-    xt, A = _input_projection(x.data, w_ih.data, None if b is None else b.data)
+    xt, A1 = _input_projection(x.data, w_ih.data, None if b is None else b.data, 1)
+    A = A1[0]                                     # one gate: (T, B, H)
     T, B, H = A.shape
     Hs = xp.empty((T + 1, B, H), dtype=A.dtype)
     Hs[0] = h0.data
-    whhT = w_hh.data.T
+    whhT = _blocks_T(w_hh.data, 1)[0]
+    rec = xp.empty((B, H), dtype=A.dtype)
     for t in range(T):
         a = A[t]
-        a += Hs[t] @ whhT
+        a += xp.matmul(Hs[t], whhT, out=rec)      # out=: no fresh array per step
         if nonlinearity == "tanh":
             xp.tanh(a, out=Hs[t + 1])
         elif nonlinearity == "relu":
@@ -103,25 +135,28 @@ def rnn_sequence(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | 
             Hs[t + 1] = a
 
     def vjp(g):
-        gt = g.transpose(1, 0, 2)
-        dA = xp.empty_like(A)
+        gT = _time_major(g)
+        dA1 = xp.empty_like(A1)
+        dA = dA1[0]
         dh = xp.zeros((B, H), dtype=A.dtype)
         for t in range(T - 1, -1, -1):
-            dh += gt[t]
-            h = Hs[t + 1]
-            if nonlinearity == "tanh":
-                xp.multiply(dh, 1 - h * h, out=dA[t])
+            dh += gT[t]
+            h, d = Hs[t + 1], dA[t]
+            if nonlinearity == "tanh":            # tanh' = 1 - h^2
+                xp.multiply(h, h, out=d)
+                xp.subtract(1, d, out=d)
+                d *= dh
             elif nonlinearity == "relu":
-                xp.multiply(dh, h > 0, out=dA[t])
+                xp.multiply(dh, h > 0, out=d)
             else:
-                dA[t] = dh
-            dh = dA[t] @ w_hh.data
-        dw_ih, db, dx = _weight_grads(dA, xt, None, w_ih.data, x.requires_grad)
-        dw_hh = dA.reshape(T * B, H).T @ Hs[:-1].reshape(T * B, H)
-        return dx, dh, dw_ih, dw_hh, (db if b is not None else None)
+                d[...] = dh
+            xp.matmul(d, w_hh.data, out=dh)
+        dw_ih, db, dx = _weight_grads(dA1, xt, w_ih.data, x.requires_grad)
+        dw_hh = _recurrent_weight_grad(dA1, Hs[:-1])
+        return (dx, dh, dw_ih, dw_hh) + ((db,) if b is not None else ())
 
     parents = (x, h0, w_ih, w_hh) + ((b,) if b is not None else ())
-    return Tensor.from_op(Hs[1:].transpose(1, 0, 2), parents, lambda g: vjp(g)[:len(parents)], "rnn")
+    return Tensor.from_op(Hs[1:].transpose(1, 0, 2), parents, vjp, "rnn")
 
 
 # ------------------------------------------------------------------------ LSTM
@@ -141,98 +176,104 @@ def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor,
     -> (hs (B, T, H), c_T (B, H)).
     """
     xp = backend.xp()
-    xt, A = _input_projection(x.data, w_ih.data, None if b is None else b.data)
-    T, B, G = A.shape
-    H = w_hh.shape[1]
-    S = G - H                      # the sigmoid block: gates before g
-    fs = slice(0, H) if coupled else slice(H, 2 * H)
-    os_ = slice(S - H, S)
+    n = 3 if coupled else 4
+    xt, A = _input_projection(x.data, w_ih.data, None if b is None else b.data, n)
+    _, T, B, H = A.shape
+    # gate indices in the gate-major A; the sigmoid gates come first, g last,
+    # so that one call on A[:, t, :O + 1] computes all sigmoids of a step
+    I_, F, O, G_ = (None, 0, 1, 2) if coupled else (0, 1, 2, 3)
     P = peephole.data if peephole is not None else None
     Hs = xp.empty((T + 1, B, H), dtype=A.dtype)
     Cs = xp.empty((T + 1, B, H), dtype=A.dtype)
-    TC = xp.empty((T, B, H), dtype=A.dtype)
+    TC = xp.empty((T, B, H), dtype=A.dtype)          # tanh(c_t), kept for the backward pass
     Hs[0], Cs[0] = h0.data, c0.data
-    whhT = w_hh.data.T
+    whhT = _blocks_T(w_hh.data, n)                   # (n, H, H)
+    rec = xp.empty((n, B, H), dtype=A.dtype)
+    tmp = xp.empty((B, H), dtype=A.dtype)
     for t in range(T):
-        a, c_prev, c = A[t], Cs[t], Cs[t + 1]
-        a += Hs[t] @ whhT
+        a, c_prev, c = A[:, t], Cs[t], Cs[t + 1]     # a: (n, B, H), one contiguous block per gate
+        a += xp.matmul(Hs[t], whhT, out=rec)         # h_{t-1} W_hh,k^T for every gate k at once
         if P is None:
-            _sigmoid_(a[:, :S])
-        else:
+            _sigmoid_(a[:O + 1])
+        else:                                        # i and f see c_{t-1}; o must wait for c_t
             if not coupled:
-                a[:, :H] += c_prev * P[0]
-            a[:, fs] += c_prev * P[-2]
-            _sigmoid_(a[:, :S - H])
-        g = xp.tanh(a[:, S:], out=a[:, S:])
-        f = a[:, fs]
+                a[I_] += xp.multiply(c_prev, P[0], out=tmp)
+            a[F] += xp.multiply(c_prev, P[-2], out=tmp)
+            _sigmoid_(a[:O])
+        g = xp.tanh(a[G_], out=a[G_])
+        f = a[F]
         if coupled:               # c = f c_prev + (1 - f) g = g + f (c_prev - g)
             xp.subtract(c_prev, g, out=c)
             c *= f
             c += g
         else:
             xp.multiply(f, c_prev, out=c)
-            c += a[:, :H] * g
+            c += xp.multiply(a[I_], g, out=tmp)
         if P is not None:
-            a[:, os_] += c * P[-1]
-            _sigmoid_(a[:, os_])
+            a[O] += xp.multiply(c, P[-1], out=tmp)
+            _sigmoid_(a[O])
         xp.tanh(c, out=TC[t])
-        xp.multiply(a[:, os_], TC[t], out=Hs[t + 1])
+        xp.multiply(a[O], TC[t], out=Hs[t + 1])
     slot: dict = {}
 
     def vjp(g_out):
-        gt = g_out.transpose(1, 0, 2)
+        gT = _time_major(g_out)
         dA = xp.empty_like(A)
         dh = xp.zeros((B, H), dtype=A.dtype)
         dc = slot.pop("grad", None)
         dc = xp.zeros((B, H), dtype=A.dtype) if dc is None else dc.astype(A.dtype, copy=True)
         dP = xp.zeros_like(P) if P is not None else None
         tmp, tmp2 = xp.empty((B, H), dtype=A.dtype), xp.empty((B, H), dtype=A.dtype)
-        deriv = xp.empty((B, G), dtype=A.dtype)
+        deriv = xp.empty((n, B, H), dtype=A.dtype)
+        parts = xp.empty((n, B, H), dtype=A.dtype)
+        w4 = w_hh.data.reshape(n, H, H)              # block k is W_hh,k (a view)
         for t in range(T - 1, -1, -1):
-            a, d, c_prev, tc = A[t], dA[t], Cs[t], TC[t]
-            dh += gt[t]
-            o, f, gg = a[:, os_], a[:, fs], a[:, S:]
+            a, d, c_prev, tc = A[:, t], dA[:, t], Cs[t], TC[t]
+            dh += gT[t]
+            o, f, gg = a[O], a[F], a[G_]
             # h = o tanh(c): dL/do = dh tanh(c);  dL/dc += dh o (1 - tanh(c)^2)
-            xp.multiply(dh, tc, out=d[:, os_])
+            xp.multiply(dh, tc, out=d[O])
             xp.multiply(tc, tc, out=tmp)
             xp.subtract(1, tmp, out=tmp)
             tmp *= o
             tmp *= dh
             dc += tmp
             if P is not None:     # a_o depends on c through the peephole
-                xp.multiply(d[:, os_], o, out=tmp2)
+                xp.multiply(d[O], o, out=tmp2)
                 tmp2 *= 1 - o
                 dc += tmp2 * P[-1]
                 dP[-1] += (tmp2 * Cs[t + 1]).sum(axis=0)
             # c = f c_prev + i g  (coupled: i = 1 - f, so dL/df = dc (c_prev - g))
             if coupled:
                 xp.subtract(c_prev, gg, out=tmp2)
-                xp.multiply(dc, tmp2, out=d[:, fs])
+                xp.multiply(dc, tmp2, out=d[F])
                 xp.subtract(1, f, out=tmp2)
-                xp.multiply(dc, tmp2, out=d[:, S:])
+                xp.multiply(dc, tmp2, out=d[G_])
             else:
-                xp.multiply(dc, gg, out=d[:, :H])
-                xp.multiply(dc, c_prev, out=d[:, fs])
-                xp.multiply(dc, a[:, :H], out=d[:, S:])
-            # through the nonlinearities: sigmoid' = s (1 - s), tanh' = 1 - g^2, all gates at once
-            xp.subtract(1, a, out=deriv)
-            deriv *= a
-            xp.multiply(gg, gg, out=deriv[:, S:])
-            xp.subtract(1, deriv[:, S:], out=deriv[:, S:])
+                xp.multiply(dc, gg, out=d[I_])
+                xp.multiply(dc, c_prev, out=d[F])
+                xp.multiply(dc, a[I_], out=d[G_])
+            # through the nonlinearities: sigmoid' = s (1 - s) for all sigmoid gates in one
+            # call, tanh' = 1 - g^2
+            xp.subtract(1, a[:G_], out=deriv[:G_])
+            deriv[:G_] *= a[:G_]
+            xp.multiply(gg, gg, out=deriv[G_])
+            xp.subtract(1, deriv[G_], out=deriv[G_])
             if P is not None:     # d a_o was already formed above
-                deriv[:, os_] = 1
-                d[:, os_] *= o * (1 - o)
+                deriv[O] = 1
+                d[O] *= o * (1 - o)
             d *= deriv
             dc *= f
             if P is not None:
                 if not coupled:
-                    dc += d[:, :H] * P[0]
-                    dP[0] += (d[:, :H] * c_prev).sum(axis=0)
-                dc += d[:, fs] * P[-2]
-                dP[-2] += (d[:, fs] * c_prev).sum(axis=0)
-            dh = d @ w_hh.data
-        dw_ih, db, dx = _weight_grads(dA, xt, None, w_ih.data, x.requires_grad)
-        dw_hh = dA.reshape(T * B, G).T @ Hs[:-1].reshape(T * B, H)
+                    dc += d[I_] * P[0]
+                    dP[0] += (d[I_] * c_prev).sum(axis=0)
+                dc += d[F] * P[-2]
+                dP[-2] += (d[F] * c_prev).sum(axis=0)
+            # dh_{t-1} = sum_k d_k W_hh,k: one batched product, then the sum over gates
+            xp.sum(xp.matmul(d, w4, out=parts), axis=0, out=dh)
+        dw_ih, db, dx = _weight_grads(dA, xt, w_ih.data, x.requires_grad)
+        dw_hh = _recurrent_weight_grad(dA, Hs[:-1])
         grads = [dx, dh, dc, dw_ih, dw_hh]
         if b is not None:
             grads.append(db)
@@ -258,45 +299,57 @@ def gru_sequence(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | 
     Shapes: x (B, T, I), h0 (B, H), w_ih (3H, I), w_hh (3H, H), b (3H,) -> hs (B, T, H).
     """
     xp = backend.xp()
-    xt, A = _input_projection(x.data, w_ih.data, None if b is None else b.data)
-    T, B, G = A.shape
-    H = G // 3
+    xt, A = _input_projection(x.data, w_ih.data, None if b is None else b.data, 3)
+    _, T, B, H = A.shape
+    Z, R, N = 0, 1, 2                                # gate indices in the gate-major A
     Hs = xp.empty((T + 1, B, H), dtype=A.dtype)
-    RH = xp.empty((T, B, H), dtype=A.dtype)
+    RH = xp.empty((T, B, H), dtype=A.dtype)          # r * h_{t-1}, input of W_hh,n
     Hs[0] = h0.data
-    w_zr_T, w_n_T = w_hh.data[:2 * H].T, w_hh.data[2 * H:].T
+    w_zr_T, w_n_T = _blocks_T(w_hh.data[:2 * H], 2), _blocks_T(w_hh.data[2 * H:], 1)[0]
+    rec, rec_n = xp.empty((2, B, H), dtype=A.dtype), xp.empty((B, H), dtype=A.dtype)
     for t in range(T):
-        a, h_prev = A[t], Hs[t]
-        a[:, :2 * H] += h_prev @ w_zr_T
-        _sigmoid_(a[:, :2 * H])
-        xp.multiply(a[:, H:2 * H], h_prev, out=RH[t])
-        a[:, 2 * H:] += RH[t] @ w_n_T
-        n = xp.tanh(a[:, 2 * H:], out=a[:, 2 * H:])
-        xp.subtract(n, h_prev, out=Hs[t + 1])
-        Hs[t + 1] *= a[:, :H]
-        Hs[t + 1] += h_prev
+        a, h_prev, h = A[:, t], Hs[t], Hs[t + 1]
+        a[:N] += xp.matmul(h_prev, w_zr_T, out=rec)
+        _sigmoid_(a[:N])                             # z and r in one call
+        xp.multiply(a[R], h_prev, out=RH[t])
+        a[N] += xp.matmul(RH[t], w_n_T, out=rec_n)
+        n = xp.tanh(a[N], out=a[N])
+        xp.subtract(n, h_prev, out=h)                # h = h_prev + z (n - h_prev)
+        h *= a[Z]
+        h += h_prev
 
     def vjp(g):
-        gt = g.transpose(1, 0, 2)
+        gT = _time_major(g)
         dA = xp.empty_like(A)
         dh = xp.zeros((B, H), dtype=A.dtype)
-        w_zr, w_n = w_hh.data[:2 * H], w_hh.data[2 * H:]
+        tmp, drh = xp.empty((B, H), dtype=A.dtype), xp.empty((B, H), dtype=A.dtype)
+        deriv, parts = xp.empty((2, B, H), dtype=A.dtype), xp.empty((2, B, H), dtype=A.dtype)
+        w_zr, w_n = w_hh.data[:2 * H].reshape(2, H, H), w_hh.data[2 * H:]
         for t in range(T - 1, -1, -1):
-            a, d, h_prev = A[t], dA[t], Hs[t]
-            dh += gt[t]
-            z, r, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-            xp.multiply(dh, z, out=d[:, 2 * H:])
-            d[:, 2 * H:] *= 1 - n * n                   # d a_n
-            drh = d[:, 2 * H:] @ w_n                     # d (r * h_prev)
-            xp.multiply(dh, n - h_prev, out=d[:, :H])
-            d[:, :H] *= z * (1 - z)                      # d a_z
-            xp.multiply(drh, h_prev, out=d[:, H:2 * H])
-            d[:, H:2 * H] *= r * (1 - r)                 # d a_r
-            dh = dh * (1 - z) + drh * r + d[:, :2 * H] @ w_zr
-        dw_ih, db, dx = _weight_grads(dA, xt, None, w_ih.data, x.requires_grad)
-        dA2 = dA.reshape(T * B, G)
-        dw_hh = xp.concatenate([dA2[:, :2 * H].T @ Hs[:-1].reshape(T * B, H),
-                                dA2[:, 2 * H:].T @ RH.reshape(T * B, H)], axis=0)
+            a, d, h_prev = A[:, t], dA[:, t], Hs[t]
+            dh += gT[t]
+            z, r, n = a[Z], a[R], a[N]
+            xp.multiply(n, n, out=tmp)                   # d a_n = dh z (1 - n^2)
+            xp.subtract(1, tmp, out=tmp)
+            xp.multiply(dh, z, out=d[N])
+            d[N] *= tmp
+            xp.matmul(d[N], w_n, out=drh)                # d (r * h_prev)
+            xp.subtract(n, h_prev, out=d[Z])             # d a_z = dh (n - h_prev) z (1 - z)
+            d[Z] *= dh
+            xp.multiply(drh, h_prev, out=d[R])           # d a_r = drh h_prev r (1 - r)
+            xp.subtract(1, a[:N], out=deriv)             # sigmoid' of z and r in one call
+            deriv *= a[:N]
+            d[:N] *= deriv
+            # dh_prev = dh (1 - z) + drh r + d_z W_hh,z + d_r W_hh,r
+            xp.matmul(d[:N], w_zr, out=parts)
+            xp.subtract(1, z, out=tmp)
+            dh *= tmp
+            dh += xp.multiply(drh, r, out=tmp)
+            dh += parts[0]
+            dh += parts[1]
+        dw_ih, db, dx = _weight_grads(dA, xt, w_ih.data, x.requires_grad)
+        dw_hh = xp.concatenate([_recurrent_weight_grad(dA[:N], Hs[:-1]),
+                                _recurrent_weight_grad(dA[N:], RH)], axis=0)
         grads = (dx, dh, dw_ih, dw_hh)
         return grads + ((db,) if b is not None else ())
 
