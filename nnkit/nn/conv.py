@@ -127,20 +127,23 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 
 
     x_pad = pad_into(x.data, pads, "conv.pad")
     padded_shape = x_pad.shape
-    cols = im2col_per_image(x_pad, kh, kw, stride, dilation, (Ho, Wo), "conv.cols", ones_row=fold_bias)
+    cols_buffer = im2col_per_image(x_pad, kh, kw, stride, dilation, (Ho, Wo), "conv.cols", ones_row=fold_bias)
+    cols = cols_buffer[:, :, :L]   # (N, G*K [+ 1], L)
     del x_pad
     w2 = weight.data.reshape(O, K)
-    out = WORKSPACE.get("conv.out", (N, O, L), dtype)
+    out = WORKSPACE.get("conv.out", (N, O, Ho, Wo), dtype)   # the tensor's data is this very array
+    out3 = out.reshape(N, O, L)
     if fold_bias:
         w_ext = xp.concatenate([w2, bias.data.reshape(O, 1)], axis=1)      # (O, K + 1)
-        xp.matmul(w_ext, cols, out=out)                                      # (N, O, L)
+        xp.matmul(w_ext, cols, out=out3)                                     # (N, O, L)
     else:
         for gi in range(G):  # one batched GEMM per group (a single one for an ordinary convolution)
-            xp.matmul(w2[gi * Og:(gi + 1) * Og], cols[:, gi * K:(gi + 1) * K], out=out[:, gi * Og:(gi + 1) * Og])
+            xp.matmul(w2[gi * Og:(gi + 1) * Og], cols[:, gi * K:(gi + 1) * K], out=out3[:, gi * Og:(gi + 1) * Og])
         if bias is not None:
-            out += bias.data.reshape(O, 1)
+            out3 += bias.data.reshape(O, 1)
 
     def vjp(g):
+        cols = cols_buffer[:, :, :L]   # the closure keeps the buffer itself: the workspace cannot reuse it
         g3 = g.reshape(N, O, L)  # free when g is stored in (N, O, Ho, Wo) order, as out is
         gw = gx = gb = None
         need_w = weight.requires_grad
@@ -171,7 +174,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 
         return gx, gw, gb
 
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return Tensor.from_op(out.reshape(N, O, Ho, Wo), parents, vjp, "conv2d")
+    return Tensor.from_op(out, parents, vjp, "conv2d")
 
 
 def _input_grad_stride1(g, w, padded_shape, dilation, groups):
