@@ -76,6 +76,38 @@ def test_rnn_and_gru_kernels_finite_differences():
     assert rep.ok, str(rep)
 
 
+@pytest.mark.parametrize("cls", [RNN, LSTM, GRU])
+def test_recycled_buffers_never_change_a_live_graph(cls):
+    """The kernels recycle big arrays (``K._POOL``): a graph that is still alive keeps its own,
+    a second backward() through it sees the same numbers, and a freed graph hands its arrays on."""
+    rng = np.random.default_rng(9)
+    layer = cls(3, 4)
+    xs = [rng.normal(size=(2, 6, 3)) for _ in range(3)]
+    h0 = np.zeros((2, 4))
+    n_params = len(layer.parameters())
+    # reference: x.grad and the parameter gradients of the step-by-step layer, as _run computes them
+    expected = [(g := _run(layer, x, h0, fused=False)[1])[:1] + g[2:2 + n_params] for x in xs]
+    layer.fused = True
+
+    def loss_of(x):                          # the loss of _run, on a graph we keep alive
+        out, last = layer(x, (Tensor(h0), Tensor(0.5 * h0)) if cls is LSTM else Tensor(h0))
+        loss = (out * np.linspace(-1, 1, out.size).reshape(out.shape)).sum()
+        return loss + (last[1] * last[1]).sum() if cls is LSTM else loss
+
+    x0, x1, x2 = (Tensor(x, requires_grad=True) for x in xs)
+    loss0, loss1 = loss_of(x0), loss_of(x1)
+    del loss0                                # graph 0 dies: its arrays go back to the pool ...
+    loss2 = loss_of(x2)                      # ... and graph 2 may take them
+    for x, loss, exp in [(x1, loss1, expected[1]), (x2, loss2, expected[2]), (x1, loss1, expected[1])]:
+        layer.zero_grad()
+        x.grad = None
+        loss.backward()
+        got = [x.grad] + [p.grad for p in layer.parameters()]
+        assert len(got) == len(exp)
+        for a, b in zip(got, exp):
+            np.testing.assert_allclose(a, b, atol=1e-11)
+
+
 def test_rnn_step_matches_formula():
     rng = np.random.default_rng(4)
     x, h, wi, wh, b = (rng.normal(size=s) for s in [(2, 3), (2, 4), (4, 3), (4, 4), (4,)])

@@ -6,10 +6,26 @@ single backward loop.  Compared with recording a handful of small operations
 per step, this
 
 - computes the input projection x_t W_ih^T for all steps in one matrix product,
-- keeps the gates of a step in one (B, G) buffer (G = 3H or 4H),
 - saves the activations of the forward pass for the backward pass,
 - forms the weight gradients with one matrix product over all steps:
-  dW_hh = sum_t dA_t^T h_{t-1} is one (G, T B) x (T B, H) product.
+  dW_hh = sum_t dA_t^T h_{t-1} is one (G, T B) x (T B, H) product,
+- leaves only the recurrent product h_{t-1} W_hh^T (forward) and
+  dA_t W_hh (backward) and a few elementwise operations inside the time loop.
+
+Where the time goes, and the tricks that save it (T=50, B=32, H=128):
+
+- *Gate-major layout.*  The pre-activations of all steps live in one array
+  A of shape (n, T, B, H), n = number of gates.  For a step t, each gate's
+  (B, H) block A[k, t] is contiguous, so every elementwise operation is one
+  fast loop; on the (B, n H) row layout the same operation runs over B short
+  row pieces and is several times slower.  The gates are ordered so that the
+  sigmoid gates come first: one call applies the sigmoid to all of them.
+- *No fresh arrays in the loop.*  Every step writes into preallocated
+  buffers (``out=`` arguments, in-place operators).
+- *Recycled big arrays.*  A and the backward's dA are megabytes; glibc gives
+  freed arrays of that size back to the operating system, and the next call
+  then pays a page fault for every 4 KiB it touches.  ``_POOL`` keeps them
+  for the next call instead.
 
 Inputs are batch-first, x (B, T, I); internally everything is time-major
 (T, B, .), so that the slice for step t is one contiguous block.
@@ -20,8 +36,46 @@ in float64, and with finite differences.
 """
 from __future__ import annotations
 
+import weakref
+
 from nnkit import backend
 from nnkit.autodiff import Tensor
+
+
+class _BufferPool:
+    """Big scratch arrays kept from one call to the next (see the module docstring).
+
+    ``take(shape, dtype)`` returns a kept array of that shape and dtype (its
+    contents are garbage) or a new one; ``give(*arrays)`` hands arrays back
+    once nothing will read them again.  At most ``limit`` arrays are kept,
+    the most recently given ones.
+    """
+
+    def __init__(self, limit: int = 12):
+        self.limit = limit
+        self._free: list = []          # (backend name, array)
+
+    def take(self, shape, dtype):
+        name, dtype = backend.name(), backend.xp().dtype(dtype)
+        for k, (owner, a) in enumerate(self._free):
+            if owner == name and a.shape == shape and a.dtype == dtype:
+                return self._free.pop(k)[1]
+        return backend.xp().empty(shape, dtype=dtype)
+
+    def give(self, *arrays) -> None:
+        self._free.extend((backend.name(), a) for a in arrays)
+        del self._free[:-self.limit]
+
+    def give_when_dead(self, owner, *arrays) -> None:
+        """Give ``arrays`` back when ``owner`` (e.g. a VJP closure) is garbage collected.
+
+        The forward pass's saved arrays may be read by any number of
+        ``backward()`` calls, so they may return only with the graph.
+        """
+        weakref.finalize(owner, self.give, *arrays).atexit = False
+
+
+_POOL = _BufferPool()
 
 
 def _sigmoid_(a):
@@ -35,8 +89,11 @@ def _sigmoid_(a):
 
 
 def _time_major(x):
-    """(B, T, F) -> contiguous (T, B, F)."""
-    return backend.xp().ascontiguousarray(x.transpose(1, 0, 2))
+    """(B, T, F) -> contiguous (T, B, F), in an array from ``_POOL`` (give it back when done)."""
+    B, T, F = x.shape
+    out = _POOL.take((T, B, F), x.dtype)
+    out[...] = x.transpose(1, 0, 2)
+    return out
 
 
 def _blocks_T(w, n):
@@ -54,13 +111,17 @@ def _input_projection(x, w_ih, b, n):
     contiguous: elementwise work on a block is then one fast loop instead of B
     short rows (the (B, nH) layout is up to 10x slower for (32, 128) blocks).
     Returns the time-major input (T, B, I) too, for the weight gradients.
+    Both arrays come from ``_POOL``.
     """
+    xp = backend.xp()
     xt = _time_major(x)
     T, B, I = xt.shape
-    A = backend.xp().matmul(xt.reshape(T * B, I), _blocks_T(w_ih, n))     # (n, T B, H)
+    H = w_ih.shape[0] // n
+    A = _POOL.take((n, T, B, H), xp.result_type(x.dtype, w_ih.dtype))
+    xp.matmul(xt.reshape(T * B, I), _blocks_T(w_ih, n), out=A.reshape(n, T * B, H))
     if b is not None:
-        A += b.reshape(n, 1, -1)
-    return xt, A.reshape(n, T, B, -1)
+        A += b.reshape(n, 1, 1, H)
+    return xt, A
 
 
 def _weight_grads(dA, xt, w_ih, need_x):
@@ -76,8 +137,13 @@ def _weight_grads(dA, xt, w_ih, need_x):
     dw_ih = xp.matmul(dA3.transpose(0, 2, 1), x2).reshape(n * H, -1)
     db = dA3.sum(axis=1).reshape(n * H)
     dx = None
-    if need_x:
-        dx = xp.matmul(dA3, w_ih.reshape(n, H, -1)).sum(axis=0)        # (T B, I)
+    if need_x:                                   # dx = sum_k dA_k W_ih,k, accumulated in place
+        w3 = w_ih.reshape(n, H, -1)
+        dx = xp.matmul(dA3[0], w3[0])                                    # (T B, I)
+        part = _POOL.take(dx.shape, dx.dtype)
+        for k in range(1, n):
+            dx += xp.matmul(dA3[k], w3[k], out=part)
+        _POOL.give(part)
         dx = dx.reshape(T, B, -1).transpose(1, 0, 2)
     return dw_ih, db, dx
 
@@ -136,7 +202,7 @@ def rnn_sequence(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | 
 
     def vjp(g):
         gT = _time_major(g)
-        dA1 = xp.empty_like(A1)
+        dA1 = _POOL.take(A1.shape, A1.dtype)
         dA = dA1[0]
         dh = xp.zeros((B, H), dtype=A.dtype)
         for t in range(T - 1, -1, -1):
@@ -153,8 +219,10 @@ def rnn_sequence(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | 
             xp.matmul(d, w_hh.data, out=dh)
         dw_ih, db, dx = _weight_grads(dA1, xt, w_ih.data, x.requires_grad)
         dw_hh = _recurrent_weight_grad(dA1, Hs[:-1])
+        _POOL.give(gT, dA1)
         return (dx, dh, dw_ih, dw_hh) + ((db,) if b is not None else ())
 
+    _POOL.give_when_dead(vjp, xt, A1)
     parents = (x, h0, w_ih, w_hh) + ((b,) if b is not None else ())
     return Tensor.from_op(Hs[1:].transpose(1, 0, 2), parents, vjp, "rnn")
 
@@ -185,7 +253,7 @@ def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor,
     P = peephole.data if peephole is not None else None
     Hs = xp.empty((T + 1, B, H), dtype=A.dtype)
     Cs = xp.empty((T + 1, B, H), dtype=A.dtype)
-    TC = xp.empty((T, B, H), dtype=A.dtype)          # tanh(c_t), kept for the backward pass
+    TC = _POOL.take((T, B, H), A.dtype)              # tanh(c_t), kept for the backward pass
     Hs[0], Cs[0] = h0.data, c0.data
     whhT = _blocks_T(w_hh.data, n)                   # (n, H, H)
     rec = xp.empty((n, B, H), dtype=A.dtype)
@@ -218,7 +286,7 @@ def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor,
 
     def vjp(g_out):
         gT = _time_major(g_out)
-        dA = xp.empty_like(A)
+        dA = _POOL.take(A.shape, A.dtype)
         dh = xp.zeros((B, H), dtype=A.dtype)
         dc = slot.pop("grad", None)
         dc = xp.zeros((B, H), dtype=A.dtype) if dc is None else dc.astype(A.dtype, copy=True)
@@ -274,6 +342,7 @@ def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor,
             xp.sum(xp.matmul(d, w4, out=parts), axis=0, out=dh)
         dw_ih, db, dx = _weight_grads(dA, xt, w_ih.data, x.requires_grad)
         dw_hh = _recurrent_weight_grad(dA, Hs[:-1])
+        _POOL.give(gT, dA)
         grads = [dx, dh, dc, dw_ih, dw_hh]
         if b is not None:
             grads.append(db)
@@ -281,6 +350,7 @@ def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor,
             grads.append(dP)
         return tuple(grads)
 
+    _POOL.give_when_dead(vjp, xt, A, TC)
     parents = (x, h0, c0, w_ih, w_hh) + ((b,) if b is not None else ()) + ((peephole,) if P is not None else ())
     hs = Tensor.from_op(Hs[1:].transpose(1, 0, 2), parents, vjp, "lstm")
     c_last = second_output(hs, Cs[T], slot, "lstm_cell_state")
@@ -303,7 +373,7 @@ def gru_sequence(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | 
     _, T, B, H = A.shape
     Z, R, N = 0, 1, 2                                # gate indices in the gate-major A
     Hs = xp.empty((T + 1, B, H), dtype=A.dtype)
-    RH = xp.empty((T, B, H), dtype=A.dtype)          # r * h_{t-1}, input of W_hh,n
+    RH = _POOL.take((T, B, H), A.dtype)              # r * h_{t-1}, input of W_hh,n
     Hs[0] = h0.data
     w_zr_T, w_n_T = _blocks_T(w_hh.data[:2 * H], 2), _blocks_T(w_hh.data[2 * H:], 1)[0]
     rec, rec_n = xp.empty((2, B, H), dtype=A.dtype), xp.empty((B, H), dtype=A.dtype)
@@ -320,7 +390,7 @@ def gru_sequence(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | 
 
     def vjp(g):
         gT = _time_major(g)
-        dA = xp.empty_like(A)
+        dA = _POOL.take(A.shape, A.dtype)
         dh = xp.zeros((B, H), dtype=A.dtype)
         tmp, drh = xp.empty((B, H), dtype=A.dtype), xp.empty((B, H), dtype=A.dtype)
         deriv, parts = xp.empty((2, B, H), dtype=A.dtype), xp.empty((2, B, H), dtype=A.dtype)
@@ -350,8 +420,10 @@ def gru_sequence(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | 
         dw_ih, db, dx = _weight_grads(dA, xt, w_ih.data, x.requires_grad)
         dw_hh = xp.concatenate([_recurrent_weight_grad(dA[:N], Hs[:-1]),
                                 _recurrent_weight_grad(dA[N:], RH)], axis=0)
+        _POOL.give(gT, dA)
         grads = (dx, dh, dw_ih, dw_hh)
         return grads + ((db,) if b is not None else ())
 
+    _POOL.give_when_dead(vjp, xt, A, RH)
     parents = (x, h0, w_ih, w_hh) + ((b,) if b is not None else ())
     return Tensor.from_op(Hs[1:].transpose(1, 0, 2), parents, vjp, "gru")
