@@ -182,6 +182,26 @@ def test_live_outputs_and_saved_windows_survive_later_calls(backend_name):
     np.testing.assert_allclose(grad, wref.grad, atol=1e-10)
 
 
+@pytest.mark.parametrize("case", ["plain", "dilation2", "groups2_same", "stride2_pad1"])
+def test_blocks_of_images_on_several_threads_give_the_same_result(case, monkeypatch):
+    """The batch split over 3 threads in uneven blocks (1, 2, 2 images) gives the naive values."""
+    from nnkit.nn import _im2col
+
+    monkeypatch.setattr(_im2col, "WORK_PER_THREAD", 1)
+    monkeypatch.setattr(_im2col, "THREADS", [3])
+    rng = np.random.default_rng(9)
+    x, w, b = _inputs(case, rng, N=5)
+    g = rng.normal(size=conv2d_naive(Tensor(x), Tensor(w), Tensor(b), **CASES[case]).shape)
+    results = []
+    for fn in (conv2d, conv2d_naive):
+        ts = [Tensor(a, requires_grad=True) for a in (x, w, b)]
+        y = fn(*ts, **CASES[case])
+        y.backward(g)
+        results.append([y.data] + [t.grad for t in ts])
+    for a, c in zip(*results):
+        np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-10)
+
+
 def test_conv1d_matches_numpy_correlate_and_is_causal():
     rng = np.random.default_rng(7)
     x, w = rng.normal(size=12), rng.normal(size=3)

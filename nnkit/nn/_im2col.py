@@ -25,10 +25,16 @@ of its gradient (backward) is ever copied.
 Large scratch arrays are taken from a :class:`Workspace` that hands an array
 out again once nothing else refers to it; freeing and re-allocating megabytes
 on every training step costs more time than the arithmetic on small layers.
+
+On NumPy the per-image work is split over a few threads (:func:`over_batch`):
+NumPy lets go of Python's global lock inside matrix products and copies, so two
+threads really do run two halves of a batch at the same time.
 """
 from __future__ import annotations
 
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 from nnkit import backend
 
@@ -51,6 +57,45 @@ def conv_output_size(n: int, k: int, stride: int = 1, pad_total: int = 0, dilati
     no dilation and no padding this is the notes' "input - filter + 1".
     """
     return (n + pad_total - dilation * (k - 1) - 1) // stride + 1
+
+
+def _default_threads() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    for var in ("NNKIT_THREADS", "OMP_NUM_THREADS"):  # the usual way to ask numerical code for fewer threads
+        if os.environ.get(var, "").isdigit() and int(os.environ[var]) > 0:
+            return min(cores, int(os.environ[var]))
+    return min(cores, 4)
+
+
+THREADS = [_default_threads()]   # change with set_threads(n)
+WORK_PER_THREAD = 100_000        # array entries below which another thread is not worth its start-up
+_POOL: list = [None, 0]          # the thread pool and its size
+
+
+def set_threads(n: int) -> None:
+    """Use up to ``n`` threads for the per-image work of convolutions (1: none)."""
+    if int(n) < 1:
+        raise ValueError(f"set_threads: n must be >= 1, got {n}")
+    THREADS[0] = int(n)
+
+
+def over_batch(part, n: int, work: int):
+    """``[part(lo, hi) for each block]`` over blocks [lo, hi) that cover range(n), on several threads.
+
+    ``work`` is the number of array entries the whole batch touches; each thread gets at least
+    WORK_PER_THREAD of them, since handing a block to another thread costs tens of microseconds.  Only on NumPy: on a GPU the work is already parallel.  ``part`` must
+    write only to its own images; results come back in block order, so sums over them are
+    deterministic for a given number of threads.
+    """
+    threads = min(THREADS[0], n, max(1, work // WORK_PER_THREAD))
+    if threads <= 1 or backend.name() != "numpy":
+        return [part(0, n)]
+    if _POOL[1] < threads - 1:
+        _POOL[0], _POOL[1] = ThreadPoolExecutor(threads - 1, thread_name_prefix="nnkit"), threads - 1
+    bounds = [n * t // threads for t in range(threads + 1)]
+    others = [_POOL[0].submit(part, bounds[t], bounds[t + 1]) for t in range(1, threads)]
+    first = part(bounds[0], bounds[1])                     # this thread takes the first block
+    return [first] + [f.result() for f in others]
 
 
 class Workspace:
@@ -159,31 +204,27 @@ def row_length(n: int, itemsize: int) -> int:
     return n + 64 // itemsize if (n * itemsize) % 1024 == 0 else n
 
 
-def im2col_per_image(x_pad, kh: int, kw: int, stride: int, dilation: int, out_hw, tag: str = "cols",
-                     ones_row: bool = False):
-    """One window matrix per image: a buffer (N, C*kh*kw [+ 1], R) whose first Ho*Wo columns are cols.
+def im2col_per_image(x_pad, kh: int, kw: int, stride: int, dilation: int, out_hw, cols, ones_row: bool = False):
+    """Fill ``cols`` (N, C*kh*kw [+ 1], Ho*Wo) with one window matrix per image of x_pad (N, C, Hp, Wp).
 
         cols[n, (c, i, j), (y, x)] = x_pad[n, c, y*s + i*d, x*s + j*d]
 
     ``W (O, C*kh*kw) @ cols`` is then a batched product whose result (N, O, Ho*Wo) is already
-    the convolution's (N, O, Ho, Wo) output: no transpose.  With ``ones_row`` a last row of
-    ones is appended, so that a bias stored as an extra weight column is added by the same
+    the convolution's (N, O, Ho, Wo) output: no transpose.  With ``ones_row`` the last row
+    is set to ones, so that a bias stored as an extra weight column is added by the same
     product (and, in the backward pass, dL/db comes out of the weight-gradient product).
     The windows are copied in one ``copyto`` from the strided view of :func:`image_windows`.
-
-    The rows are R = :func:`row_length` (Ho*Wo) numbers apart: use ``buffer[..., :Ho*Wo]``,
-    and keep the buffer itself (not only that view) alive for as long as the columns are needed.
+    Each row of ``cols`` must be contiguous (rows may be further apart: see :func:`row_length`).
     """
     xp = backend.xp()
     N, C, _, _ = x_pad.shape
     Ho, Wo = out_hw
-    K, L = C * kh * kw, Ho * Wo
-    buffer = WORKSPACE.get(tag, (N, K + int(ones_row), row_length(L, x_pad.dtype.itemsize)), x_pad.dtype)
-    # every row of buffer[:, :K, :L] is contiguous, so this reshape is a view, not a copy
-    xp.copyto(buffer[:, :K, :L].reshape(N, C, kh, kw, Ho, Wo), image_windows(x_pad, kh, kw, stride, dilation, out_hw))
+    K = C * kh * kw
+    # every row of cols is contiguous, so this reshape is a view, not a copy
+    xp.copyto(cols[:, :K].reshape(N, C, kh, kw, Ho, Wo), image_windows(x_pad, kh, kw, stride, dilation, out_hw))
     if ones_row:
-        buffer[:, K, :L] = 1  # written every time: a reused buffer may hold anything
-    return buffer
+        cols[:, K] = 1  # written every time: a reused buffer may hold anything
+    return cols
 
 
 def col2im(dcols, padded_shape, kh: int, kw: int, stride: int, dilation: int, out_hw, tag: str = "dpad"):
@@ -205,27 +246,27 @@ def col2im(dcols, padded_shape, kh: int, kw: int, stride: int, dilation: int, ou
     return acc
 
 
-def col2im_rows(dcols, padded_shape, kh: int, kw: int, dilation: int, tag: str = "dpad"):
-    """col2im for stride 1, where every kernel offset is ONE shift of the flattened batch.
+def col2im_rows(acc, dcols, padded_shape, kh: int, kw: int, dilation: int):
+    """col2im for stride 1, where every kernel offset is ONE shift of each flattened image.
 
     For stride 1 an output position (y, x) and a kernel offset (i, j) meet at padded pixel
     (y + i*d, x + j*d), whose index in the image flattened row by row is
     (y*Wp + x) + (i*d*Wp + j*d).  So if the gradient columns are laid out like the padded image,
 
-        dcols (N, kh, kw, C, Hp*Wp):  dcols[n, i, j, c, y*Wp + x],  zero wherever y >= Ho or x >= Wo,
+        dcols (n, kh, kw, C, Hp*Wp):  dcols[m, i, j, c, y*Wp + x],  zero wherever y >= Ho or x >= Wo,
 
-    the contribution of offset (i, j) to the whole batch is ``dcols[:, i, j]`` added to the
-    flattened (N, C, Hp, Wp) gradient shifted by i*d*Wp + j*d: kh*kw long adds of C*Hp*Wp
-    numbers per image, instead of kh*kw*N*C*Ho short ones (NumPy pays per row, not per number).
-    The zero entries spill over into the next row, channel or image and add nothing.
-    Returns an (N, C, Hp, Wp) scratch array.
+    the contribution of offset (i, j) is ``dcols[:, i, j]`` added to the flattened image
+    gradients shifted by i*d*Wp + j*d: kh*kw adds of n rows of C*Hp*Wp numbers, instead of
+    kh*kw*n*C*Ho rows of Wo (NumPy pays per row, not per number).  The zero entries spill
+    over into the next row or channel and add nothing.
+
+    ``acc`` (n, C*Hp*Wp + tail), zeroed, tail >= (kh-1)*d*Wp + (kw-1)*d, receives the sums;
+    the tail of each image takes its spill.  ``padded_shape`` is (N, C, Hp, Wp).
     """
-    N, C, Hp, Wp = padded_shape
-    span = C * Hp * Wp
-    tail = (kh - 1) * dilation * Wp + (kw - 1) * dilation   # the largest shift
-    acc = WORKSPACE.get(tag, (N * span + tail,), dcols.dtype, zero=True)
+    _, C, Hp, Wp = padded_shape
+    n, span = dcols.shape[0], C * Hp * Wp
     for i in range(kh):
         for j in range(kw):
             shift = i * dilation * Wp + j * dilation
-            acc[shift:shift + N * span].reshape(N, span)[...] += dcols[:, i, j].reshape(N, span)
-    return acc[:N * span].reshape(N, C, Hp, Wp)
+            acc[:, shift:shift + span] += dcols[:, i, j].reshape(n, span)
+    return acc

@@ -28,7 +28,8 @@ import numpy as np
 from nnkit import backend
 from nnkit.autodiff import Tensor, ops
 from nnkit.nn import init
-from nnkit.nn._im2col import WORKSPACE, col2im, col2im_rows, conv_output_size, im2col_per_image, pad_into
+from nnkit.nn._im2col import (WORKSPACE, col2im, col2im_rows, conv_output_size, im2col_per_image, over_batch,
+                             pad_into, row_length)
 from nnkit.nn.module import Module, Parameter, ShapeError, as_input
 
 
@@ -110,6 +111,9 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 
     (g_n = dL/dout_n as (O, Ho*Wo)) is, per group:
 
         dL/dW2 = sum_n g_n cols_n^T,   dL/db = sum_n g_n 1,   dL/dx_pad[n] = col2im(W2^T g_n)
+
+    Every image is independent until the sums over n, so the work is done in blocks of
+    images, on several threads (``nnkit.nn._im2col.over_batch``).
     """
     who = "conv2d"
     _check_shapes(x, weight, groups, who)
@@ -124,51 +128,64 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 
     # a bias is folded into the product as an extra weight column times a row of ones in cols:
     # that saves a pass over the whole output here, and gives dL/db for free in the backward pass
     fold_bias = bias is not None and G == 1
+    Kr = G * K + int(fold_bias)   # rows of each image's window matrix
 
     x_pad = pad_into(x.data, pads, "conv.pad")
     padded_shape = x_pad.shape
-    cols_buffer = im2col_per_image(x_pad, kh, kw, stride, dilation, (Ho, Wo), "conv.cols", ones_row=fold_bias)
-    cols = cols_buffer[:, :, :L]   # (N, G*K [+ 1], L)
-    del x_pad
-    w2 = weight.data.reshape(O, K)
+    cols_buffer = WORKSPACE.get("conv.cols", (N, Kr, row_length(L, x_pad.dtype.itemsize)), x_pad.dtype)
+    cols = cols_buffer[:, :, :L]   # (N, Kr, L); the vjp keeps cols_buffer itself, so it is not handed out again
     out = WORKSPACE.get("conv.out", (N, O, Ho, Wo), dtype)   # the tensor's data is this very array
     out3 = out.reshape(N, O, L)
+    w2 = weight.data.reshape(O, K)
     if fold_bias:
-        w_ext = xp.concatenate([w2, bias.data.reshape(O, 1)], axis=1)      # (O, K + 1)
-        xp.matmul(w_ext, cols, out=out3)                                     # (N, O, L)
-    else:
+        w2 = xp.concatenate([w2, bias.data.reshape(O, 1)], axis=1)          # (O, K + 1)
+
+    def forward_part(lo, hi):
+        im2col_per_image(x_pad[lo:hi], kh, kw, stride, dilation, (Ho, Wo), cols[lo:hi], ones_row=fold_bias)
         for gi in range(G):  # one batched GEMM per group (a single one for an ordinary convolution)
-            xp.matmul(w2[gi * Og:(gi + 1) * Og], cols[:, gi * K:(gi + 1) * K], out=out3[:, gi * Og:(gi + 1) * Og])
-        if bias is not None:
-            out3 += bias.data.reshape(O, 1)
+            rows = slice(gi * K, (gi + 1) * K + int(fold_bias))
+            xp.matmul(w2[gi * Og:(gi + 1) * Og], cols[lo:hi, rows], out=out3[lo:hi, gi * Og:(gi + 1) * Og])
+
+    over_batch(forward_part, N, N * Kr * L)
+    if bias is not None and not fold_bias:
+        out3 += bias.data.reshape(O, 1)
+    del x_pad
 
     def vjp(g):
-        cols = cols_buffer[:, :, :L]   # the closure keeps the buffer itself: the workspace cannot reuse it
+        cols = cols_buffer[:, :, :L]
         g3 = g.reshape(N, O, L)  # free when g is stored in (N, O, Ho, Wo) order, as out is
+        need_w = weight.requires_grad or (fold_bias and bias.requires_grad)
+        fast_dx = x.requires_grad and stride == 1
+        dx = _InputGradStride1(g, weight.data, padded_shape, dilation, G) if fast_dx else None
+
+        def backward_part(lo, hi):
+            gwb = None
+            if need_w:  # dL/d[W2 | b] = sum_n g_n [cols_n; 1]^T, per group: a batched GEMM, summed over n
+                gwb = xp.concatenate([xp.matmul(g3[lo:hi, gi * Og:(gi + 1) * Og],
+                                                cols[lo:hi, gi * K:(gi + 1) * K + int(fold_bias)].transpose(0, 2, 1)
+                                                ).sum(axis=0) for gi in range(G)], axis=0)
+            if dx is not None:
+                dx.part(lo, hi)
+            return gwb
+
+        parts = over_batch(backward_part, N, N * (Kr + O) * L)
         gw = gx = gb = None
-        need_w = weight.requires_grad
-        need_b = bias is not None and bias.requires_grad
-        if fold_bias and (need_w or need_b):
-            # dL/d[W2 | b] = sum_n g_n [cols_n; 1]^T: one batched GEMM, then a sum over the batch
-            gwb = xp.matmul(g3, cols.transpose(0, 2, 1)).sum(axis=0)            # (O, K + 1)
-            gw, gb = gwb[:, :K].reshape(weight.shape), gwb[:, K].copy()
-        else:
-            if need_b:
-                gb = g3.sum(axis=(0, 2))
-            if need_w:
-                gw = xp.empty((O, K), dtype=g.dtype)
-                for gi in range(G):
-                    rows, outs = slice(gi * K, (gi + 1) * K), slice(gi * Og, (gi + 1) * Og)
-                    gw[outs] = xp.matmul(g3[:, outs], cols[:, rows].transpose(0, 2, 1)).sum(axis=0)
-                gw = gw.reshape(weight.shape)
+        if need_w:
+            gwb = parts[0]
+            for p in parts[1:]:
+                gwb = gwb + p                                            # (O, K [+ 1])
+            gw = gwb[:, :K].reshape(weight.shape) if weight.requires_grad else None
+            gb = gwb[:, K].copy() if fold_bias and bias.requires_grad else None
+        if bias is not None and not fold_bias and bias.requires_grad:
+            gb = g3.sum(axis=(0, 2))
         if x.requires_grad:
-            if stride == 1:
-                dpad = _input_grad_stride1(g, weight.data, padded_shape, dilation, G)
+            if fast_dx:
+                dpad = dx.result()
             else:
                 dcols = WORKSPACE.get("conv.dcols", (N, G * K, L), g.dtype)
                 for gi in range(G):  # dL/dcols_n = W2^T g_n, per group
                     rows, outs = slice(gi * K, (gi + 1) * K), slice(gi * Og, (gi + 1) * Og)
-                    xp.matmul(w2[outs].T, g3[:, outs], out=dcols[:, rows])
+                    xp.matmul(w2[outs, :K].T, g3[:, outs], out=dcols[:, rows])
                 dpad = col2im(dcols, padded_shape, kh, kw, stride, dilation, (Ho, Wo), tag="conv.dpad")
             gx = dpad[:, :, pads[0]:pads[0] + H, pads[2]:pads[2] + W]
         return gx, gw, gb
@@ -177,31 +194,52 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 
     return Tensor.from_op(out, parents, vjp, "conv2d")
 
 
-def _input_grad_stride1(g, w, padded_shape, dilation, groups):
-    """dL/dx_pad of a stride-1 convolution: the GEMM W^T g, then :func:`col2im_rows`.
+class _InputGradStride1:
+    """dL/dx_pad of a stride-1 convolution, image block by image block: the GEMM W^T g, then col2im_rows.
 
     g (N, O, Ho, Wo), w (O, C/groups, kh, kw) -> (N, C, Hp, Wp).  g is first copied into a
     zeroed (N, O, Hp, Wp) array, so that the product's columns follow the padded image
-    (the layout col2im_rows needs); the weight's rows are ordered (i, j, c) for the same reason.
+    (the layout :func:`col2im_rows` needs); the weight's rows are ordered (i, j, c) for the
+    same reason.  ``part(lo, hi)`` does images lo..hi-1 and touches nothing else;
+    ``result()`` returns the (N, C, Hp, Wp) gradient once every part is done.
     """
-    xp = backend.xp()
-    N, O, Ho, Wo = g.shape
-    _, C, Hp, Wp = padded_shape
-    Og, Cg, kh, kw = O // groups, C // groups, w.shape[2], w.shape[3]
-    g_pad = WORKSPACE.get("conv.gpad", (N, O, Hp, Wp), g.dtype)
-    g_pad[:, :, :Ho, :Wo] = g
-    g_pad[:, :, :Ho, Wo:] = 0
-    g_pad[:, :, Ho:] = 0
-    g_pad = g_pad.reshape(N, O, Hp * Wp)
-    dcols = WORKSPACE.get("conv.dcols1", (N, kh, kw, C, Hp * Wp), g.dtype)
-    w_ijc = w.transpose(0, 2, 3, 1)                                # (O, kh, kw, C/groups)
-    if groups == 1:  # dcols[n, i, j, c] = sum_o w[o, c, i, j] g_pad[n, o]: one batched GEMM
-        xp.matmul(w_ijc.reshape(O, kh * kw * C).T, g_pad, out=dcols.reshape(N, kh * kw * C, Hp * Wp))
-    for gi in range(groups if groups > 1 else 0):  # the same, per group
-        outs, chans = slice(gi * Og, (gi + 1) * Og), slice(gi * Cg, (gi + 1) * Cg)
-        prod = xp.matmul(w_ijc[outs].reshape(Og, kh * kw * Cg).T, g_pad[:, outs])   # (N, kh*kw*Cg, Hp*Wp)
-        dcols[:, :, :, chans] = prod.reshape(N, kh, kw, Cg, Hp * Wp)
-    return col2im_rows(dcols, padded_shape, kh, kw, dilation, tag="conv.dpad")
+
+    def __init__(self, g, w, padded_shape, dilation, groups):
+        N, O, Ho, Wo = g.shape
+        _, C, Hp, Wp = padded_shape
+        kh, kw = w.shape[2:]
+        self.g, self.groups, self.dilation, self.padded_shape = g, groups, dilation, padded_shape
+        self.w_ijc = w.transpose(0, 2, 3, 1)                          # (O, kh, kw, C/groups)
+        self.g_pad = WORKSPACE.get("conv.gpad", (N, O, Hp, Wp), g.dtype)
+        self.dcols = WORKSPACE.get("conv.dcols1", (N, kh, kw, C, Hp * Wp), g.dtype)
+        tail = (kh - 1) * dilation * Wp + (kw - 1) * dilation         # the largest shift
+        self.acc = WORKSPACE.get("conv.dpad", (N, C * Hp * Wp + tail), g.dtype)
+
+    def part(self, lo, hi):
+        xp = backend.xp()
+        N, O, Ho, Wo = self.g.shape
+        _, C, Hp, Wp = self.padded_shape
+        _, kh, kw, Cg = self.w_ijc.shape
+        Og, n = O // self.groups, hi - lo
+        g_pad = self.g_pad[lo:hi]
+        g_pad[:, :, :Ho, :Wo] = self.g[lo:hi]
+        g_pad[:, :, :Ho, Wo:] = 0
+        g_pad[:, :, Ho:] = 0
+        g_pad = g_pad.reshape(n, O, Hp * Wp)
+        dcols = self.dcols[lo:hi]
+        if self.groups == 1:  # dcols[m, i, j, c] = sum_o w[o, c, i, j] g_pad[m, o]: one batched GEMM
+            xp.matmul(self.w_ijc.reshape(O, kh * kw * C).T, g_pad, out=dcols.reshape(n, kh * kw * C, Hp * Wp))
+        for gi in range(self.groups if self.groups > 1 else 0):  # the same, per group
+            outs, chans = slice(gi * Og, (gi + 1) * Og), slice(gi * Cg, (gi + 1) * Cg)
+            prod = xp.matmul(self.w_ijc[outs].reshape(Og, kh * kw * Cg).T, g_pad[:, outs])
+            dcols[:, :, :, chans] = prod.reshape(n, kh, kw, Cg, Hp * Wp)
+        acc = self.acc[lo:hi]
+        acc[...] = 0
+        col2im_rows(acc, dcols, self.padded_shape, kh, kw, self.dilation)
+
+    def result(self):
+        N, C, Hp, Wp = self.padded_shape
+        return self.acc[:, :C * Hp * Wp].reshape(N, C, Hp, Wp)
 
 
 # ---------------------------------------------------------- the naive reference
