@@ -5,7 +5,8 @@
     (gradients for the weights and bias; the input is data and needs none).
 
 For each: nnkit's time, the arithmetic rate as a fraction of this machine's float32
-matrix-multiply rate (measured here), a plain-NumPy im2col reference (sliding-window
+matrix-multiply rate (measured here; NumPy's products and nnkit's per-image work both use
+OMP_NUM_THREADS threads, default all cores), a plain-NumPy im2col reference (sliding-window
 view + tensordot, nothing reused), and the ratio to PyTorch CPU with the same number
 of threads when torch is installed.
 
@@ -151,7 +152,9 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     rate = gemm_rate()
     clock = "thread CPU time" if args.cpu_time else "wall time"
-    print(f"float32 GEMM (1024^3), {threads} threads: {rate / 1e9:.0f} GFLOP/s; best of {args.repeats}, {clock}")
+    from nnkit.nn._im2col import THREADS
+    print(f"float32 GEMM (1024^3), {threads} threads: {rate / 1e9:.0f} GFLOP/s; best of {args.repeats}, {clock}; "
+          f"nnkit convolutions split each batch over up to {THREADS[0]} threads")
     if torch is not None:
         torch.set_num_threads(threads)
 

@@ -200,6 +200,8 @@ def test_blocks_of_images_on_several_threads_give_the_same_result(case, monkeypa
         results.append([y.data] + [t.grad for t in ts])
     for a, c in zip(*results):
         np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="set_threads"):
+        _im2col.set_threads(0)
 
 
 def test_conv1d_matches_numpy_correlate_and_is_causal():

@@ -83,14 +83,17 @@ def over_batch(part, n: int, work: int):
     """``[part(lo, hi) for each block]`` over blocks [lo, hi) that cover range(n), on several threads.
 
     ``work`` is the number of array entries the whole batch touches; each thread gets at least
-    WORK_PER_THREAD of them, since handing a block to another thread costs tens of microseconds.  Only on NumPy: on a GPU the work is already parallel.  ``part`` must
-    write only to its own images; results come back in block order, so sums over them are
-    deterministic for a given number of threads.
+    WORK_PER_THREAD of them, since handing a block to another thread costs tens of microseconds.
+    Only on NumPy: on a GPU the work is already parallel.  ``part`` must write only to its own
+    images; results come back in block order, so sums over them are deterministic for a given
+    number of threads.
     """
     threads = min(THREADS[0], n, max(1, work // WORK_PER_THREAD))
     if threads <= 1 or backend.name() != "numpy":
         return [part(0, n)]
-    if _POOL[1] < threads - 1:
+    if _POOL[1] < threads - 1:  # (re)start the pool; the calling thread is one of the workers
+        if _POOL[0] is not None:
+            _POOL[0].shutdown(wait=False)
         _POOL[0], _POOL[1] = ThreadPoolExecutor(threads - 1, thread_name_prefix="nnkit"), threads - 1
     bounds = [n * t // threads for t in range(threads + 1)]
     others = [_POOL[0].submit(part, bounds[t], bounds[t + 1]) for t in range(1, threads)]
