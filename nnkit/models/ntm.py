@@ -36,23 +36,25 @@ def read(M, w):
     return _check_weighting(w, M.shape[0], "ntm.read") @ M
 
 
+def _write_operands(M, w, v, name, what):
+    """Check a write head's memory (N, W), weighting (N,) and ``what`` vector (W,)."""
+    M = _check_memory(M, name)
+    w = _check_weighting(w, M.shape[0], name)
+    v = np.asarray(v, dtype=float)
+    if v.shape != (M.shape[1],):
+        raise ValueError(f"{name}: {what} vector must have shape ({M.shape[1]},), got {v.shape}")
+    return M, w, v
+
+
 def erase(M, w, e):
     """M~[i] = M[i] * (1 - w[i] e), elementwise.  M (N, W), w (N,), e (W,) in [0, 1] -> (N, W)."""
-    M = _check_memory(M, "ntm.erase")
-    w = _check_weighting(w, M.shape[0], "ntm.erase")
-    e = np.asarray(e, dtype=float)
-    if e.shape != (M.shape[1],):
-        raise ValueError(f"ntm.erase: erase vector must have shape ({M.shape[1]},), got {e.shape}")
+    M, w, e = _write_operands(M, w, e, "ntm.erase", "erase")
     return M * (1.0 - np.outer(w, e))
 
 
 def add(M, w, a):
     """M[i] <- M[i] + w[i] a.  M (N, W), w (N,), a (W,) -> (N, W)."""
-    M = _check_memory(M, "ntm.add")
-    w = _check_weighting(w, M.shape[0], "ntm.add")
-    a = np.asarray(a, dtype=float)
-    if a.shape != (M.shape[1],):
-        raise ValueError(f"ntm.add: add vector must have shape ({M.shape[1]},), got {a.shape}")
+    M, w, a = _write_operands(M, w, a, "ntm.add", "add")
     return M + np.outer(w, a)
 
 
