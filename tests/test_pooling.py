@@ -86,11 +86,17 @@ def test_errors():
         nn.Flatten()(np.zeros(4))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("kernel", [(2, 3), (3, 2), (12, 12)], ids=["2x3", "3x2", "global_12x12"])
 @pytest.mark.parametrize("mode", ["max", "avg"])
-def test_non_overlapping_groups_with_ties_match_naive(kernel, mode):
+def test_non_overlapping_groups_with_ties_match_naive(kernel, mode, threads, monkeypatch):
     """The tiles path (stride = kernel): many exact ties (small integers, a ReLU-like block of
-    zeros), groups of more than 127 entries, and rows/columns left over at the border."""
+    zeros), groups of more than 127 entries, rows/columns left over at the border, and the
+    batch split over two threads."""
+    from nnkit.nn import _im2col
+
+    monkeypatch.setattr(_im2col, "WORK_PER_THREAD", 1)
+    monkeypatch.setattr(_im2col, "THREADS", [threads])
     rng = np.random.default_rng(4)
     x = rng.integers(0, 3, size=(2, 3, 13, 14)).astype(float)
     x[0, 0] = 0.0  # every group of this map is one tie

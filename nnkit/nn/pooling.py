@@ -22,7 +22,7 @@ import numpy as np
 
 from nnkit import backend
 from nnkit.autodiff import Tensor, ops
-from nnkit.nn._im2col import WORKSPACE, conv_output_size, pad_into
+from nnkit.nn._im2col import WORKSPACE, conv_output_size, over_batch, pad_into
 from nnkit.nn.conv import _pair
 from nnkit.nn.module import Module, ShapeError, as_input
 
@@ -104,38 +104,49 @@ def _move(arg, wins, new):
     arg += wins * (new - arg)
 
 
-def _max_tiles(x, kernel, out_hw):
-    """Max of each group and which entry won (0 .. kh*kw-1, row by row; the first one on ties)."""
+def _max_tiles(x, kernel, out_hw, best, arg):
+    """Max of each group into ``best`` and which entry won into ``arg`` (0 .. kh*kw-1, row by row;
+    the first one on ties).  x (n, C, H, W); best, arg (n, C, Ho, Wo)."""
     xp = backend.xp()
     kh, kw = kernel
     x6 = _as_tiles(x, kernel, out_hw)
-    # across the columns of each group's rows: rbest, rarg (N, C, Ho, kh, Wo)
-    rbest, rarg = x6[..., 0].copy(), xp.zeros(x6.shape[:5], dtype=_index_dtype(kh * kw))
+    # across the columns of each group's rows: rbest, rarg (n, C, Ho, kh, Wo)
+    rbest, rarg = x6[..., 0].copy(), xp.zeros(x6.shape[:5], dtype=arg.dtype)
     for j in range(1, kw):
         wins = x6[..., j] > rbest                   # strict: the earlier column keeps a tie
         xp.maximum(rbest, x6[..., j], out=rbest)
         _move(rarg, wins, j)
-    # then across the rows: best, arg (N, C, Ho, Wo)
-    best, arg = rbest[:, :, :, 0].copy(), rarg[:, :, :, 0].copy()
+    # then across the rows: best, arg (n, C, Ho, Wo)
+    best[...] = rbest[:, :, :, 0]
+    arg[...] = rarg[:, :, :, 0]
     for i in range(1, kh):
         wins = rbest[:, :, :, i] > best             # strict: the earlier row keeps a tie
         xp.maximum(best, rbest[:, :, :, i], out=best)
         _move(arg, wins, rarg[:, :, :, i] + i * kw)
-    return best, arg
 
 
-def _avg_tiles(x, kernel, out_hw):
-    """Mean of each group."""
+def _avg_tiles(x, kernel, out_hw, total):
+    """Mean of each group into ``total``.  x (n, C, H, W), total (n, C, Ho, Wo)."""
     kh, kw = kernel
     x6 = _as_tiles(x, kernel, out_hw)
-    rows = x6[:, :, :, 0].copy()                     # (N, C, Ho, Wo, kw): sum over the kh rows
+    rows = x6[:, :, :, 0].copy()                     # (n, C, Ho, Wo, kw): sum over the kh rows
     for i in range(1, kh):
         rows += x6[:, :, :, i]
-    total = rows[..., 0].copy()                      # (N, C, Ho, Wo): then over the kw columns
+    total[...] = rows[..., 0]                        # (n, C, Ho, Wo): then over the kw columns
     for j in range(1, kw):
         total += rows[..., j]
     total *= 1.0 / (kh * kw)
-    return total
+
+
+def _spread_tiles(g, g6, kernel):
+    """Average pooling's backward pass: every entry of a group gets g / (kh*kw).  g6 (n, C, Ho, kh, Wo, kw)."""
+    kh, kw = kernel
+    share = g * (1.0 / (kh * kw))
+    rows = g6[:, :, :, 0]                           # (n, C, Ho, Wo, kw): fill one row of each group,
+    for j in range(kw):
+        rows[..., j] = share
+    for i in range(1, kh):                          # then copy it to the others
+        g6[:, :, :, i] = rows
 
 
 # ------------------------------------------------------------------ max pooling
@@ -149,13 +160,20 @@ def max_pool2d(x: Tensor, kernel_size=2, stride=None, padding=0) -> Tensor:
     kernel, st, pads, out_hw = _geometry(x, kernel_size, stride, padding, "max_pool2d")
     kh, kw = kernel
     shape = x.shape
-    if _tiles(kernel, st, pads):
-        best, arg = _max_tiles(x.data, kernel, out_hw)
+    if _tiles(kernel, st, pads):  # each block of images on its own thread (see over_batch)
+        N, C = shape[:2]
+        best = xp.empty((N, C) + out_hw, dtype=x.dtype)
+        arg = xp.empty((N, C) + out_hw, dtype=_index_dtype(kh * kw))
+        over_batch(lambda lo, hi: _max_tiles(x.data[lo:hi], kernel, out_hw, best[lo:hi], arg[lo:hi]), N, x.size)
 
         def vjp(g):
             gx, g6 = _grad_tiles(shape, kernel, out_hw, g.dtype)
-            for k in range(kh * kw):  # each input entry belongs to one group: a write, not an add
-                xp.multiply(g, arg == k, out=g6[:, :, :, k // kw, :, k % kw])
+
+            def route(lo, hi):  # each input entry belongs to one group: a write, not an add
+                for k in range(kh * kw):
+                    xp.multiply(g[lo:hi], arg[lo:hi] == k, out=g6[lo:hi, :, :, k // kw, :, k % kw])
+
+            over_batch(route, N, gx.size)
             return (gx,)
 
         return Tensor.from_op(best, (x,), vjp, "max_pool2d")
@@ -188,18 +206,17 @@ def avg_pool2d(x: Tensor, kernel_size=2, stride=None, padding=0) -> Tensor:
     kernel, st, pads, out_hw = _geometry(x, kernel_size, stride, padding, "avg_pool2d")
     kh, kw = kernel
     shape = x.shape
-    if _tiles(kernel, st, pads):
+    if _tiles(kernel, st, pads):  # each block of images on its own thread (see over_batch)
+        N, C = shape[:2]
+        total = backend.xp().empty((N, C) + out_hw, dtype=x.dtype)
+        over_batch(lambda lo, hi: _avg_tiles(x.data[lo:hi], kernel, out_hw, total[lo:hi]), N, x.size)
+
         def vjp_tiles(g):
             gx, g6 = _grad_tiles(shape, kernel, out_hw, g.dtype)
-            share = g * (1.0 / (kh * kw))
-            rows = g6[:, :, :, 0]                     # (N, C, Ho, Wo, kw): fill one row of each group,
-            for j in range(kw):
-                rows[..., j] = share
-            for i in range(1, kh):                    # then copy it to the others
-                g6[:, :, :, i] = rows
+            over_batch(lambda lo, hi: _spread_tiles(g[lo:hi], g6[lo:hi], kernel), N, gx.size)
             return (gx,)
 
-        return Tensor.from_op(_avg_tiles(x.data, kernel, out_hw), (x,), vjp_tiles, "avg_pool2d")
+        return Tensor.from_op(total, (x,), vjp_tiles, "avg_pool2d")
 
     x_pad = pad_into(x.data, pads, "pool.pad")
     total = _offset(x_pad, 0, 0, st, out_hw).copy(order="K")
