@@ -153,6 +153,36 @@ def test_buffers_are_not_shared_between_live_graphs():
     assert not np.allclose(y2.data, y1.data)
 
 
+@pytest.mark.parametrize("shape, shift_g_first", [
+    (dict(C=6, O=3, k=(3, 3), padding=1), True),                   # few outputs: g is shifted first
+    (dict(C=5, O=2, k=(2, 3), padding=(1, 0), dilation=2), True),
+    (dict(C=2, O=7, k=(3, 3), padding="same"), False),             # many outputs: weights first
+], ids=["shift_g_first", "shift_g_first_dilated", "weights_first"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_both_input_gradient_arrangements_match_naive(shape, shift_g_first, threads, monkeypatch):
+    """The stride-1 input gradient has two arrangements of the same sums; both equal the loops,
+    also with the batch of 3 images split over 2 threads."""
+    from nnkit.nn import _im2col
+    from nnkit.nn.conv import _InputGradStride1
+
+    monkeypatch.setattr(_im2col, "WORK_PER_THREAD", 1)
+    monkeypatch.setattr(_im2col, "THREADS", [threads])
+
+    C, O, (kh, kw) = shape["C"], shape["O"], shape["k"]
+    rng = np.random.default_rng(11)
+    x, w, b = rng.normal(size=(3, C, 7, 6)), rng.normal(size=(O, C, kh, kw)), rng.normal(size=O)
+    probe = _InputGradStride1(np.zeros((1, O, 2, 2)), w, (1, C, 2 + kh - 1, 2 + kw - 1), 1, 1)
+    assert probe.shift_g_first == shift_g_first  # the case really takes the path it is named after
+    kwargs = {k: v for k, v in shape.items() if k in ("padding", "dilation")}
+    grads = []
+    for fn in (conv2d, conv2d_naive):
+        ts = [Tensor(a, requires_grad=True) for a in (x, w, b)]
+        y = fn(*ts, **kwargs)
+        y.backward(np.cos(np.arange(y.size)).reshape(y.shape))
+        grads.append(ts[0].grad)
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("backend_name", ["numpy", "strict"])
 def test_live_outputs_and_saved_windows_survive_later_calls(backend_name):
     """Scratch arrays are reused only when nothing refers to them, also through views and on

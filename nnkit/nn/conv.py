@@ -28,8 +28,8 @@ import numpy as np
 from nnkit import backend
 from nnkit.autodiff import Tensor, ops
 from nnkit.nn import init
-from nnkit.nn._im2col import (WORKSPACE, col2im, col2im_rows, conv_output_size, im2col_per_image, over_batch,
-                             pad_into, row_length)
+from nnkit.nn._im2col import (WORKSPACE, as_strided, col2im, col2im_rows, conv_output_size, im2col_per_image,
+                             over_batch, pad_into, row_length)
 from nnkit.nn.module import Module, Parameter, ShapeError, as_input
 
 
@@ -195,47 +195,77 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 
 
 
 class _InputGradStride1:
-    """dL/dx_pad of a stride-1 convolution, image block by image block: the GEMM W^T g, then col2im_rows.
+    """dL/dx_pad of a stride-1 convolution, image block by image block.
 
-    g (N, O, Ho, Wo), w (O, C/groups, kh, kw) -> (N, C, Hp, Wp).  g is first copied into a
-    zeroed (N, O, Hp, Wp) array, so that the product's columns follow the padded image
-    (the layout :func:`col2im_rows` needs); the weight's rows are ordered (i, j, c) for the
-    same reason.  ``part(lo, hi)`` does images lo..hi-1 and touches nothing else;
-    ``result()`` returns the (N, C, Hp, Wp) gradient once every part is done.
+    g (N, O, Ho, Wo), w (O, C/groups, kh, kw) -> (N, C, Hp, Wp):
+
+        dx_pad[n, c, y + i*d, x + j*d] += sum_o w[o, c, i, j] g[n, o, y, x]    for every i, j, y, x
+
+    g is first copied into a zeroed (N, O, Hp, Wp) array g_pad, so that in the images flattened
+    row by row each kernel offset (i, j) is one shift by i*d*Wp + j*d (see :func:`col2im_rows`).
+    Two ways to arrange the same sums; the one that writes fewer numbers is used:
+
+    - "weights first": dcols = W^T g_pad, (N, kh*kw*C, Hp*Wp), then kh*kw shifted adds;
+    - "shift g first" (no groups): gj = the kw shifts of g_pad by j*d, (N, O*kw, Hp*Wp), one copy
+      through a strided view; then W_i^T gj, (N, kh*C, Hp*Wp), holds every column offset's
+      sum already, and kh shifted adds remain.  Better when O is small next to C*kh
+      (LeNet's C3: 2x faster); worse for few input channels.
+
+    ``part(lo, hi)`` does images lo..hi-1 and touches nothing else; ``result()`` returns the
+    (N, C, Hp, Wp) gradient once every part is done.
     """
 
     def __init__(self, g, w, padded_shape, dilation, groups):
         N, O, Ho, Wo = g.shape
         _, C, Hp, Wp = padded_shape
         kh, kw = w.shape[2:]
-        self.g, self.groups, self.dilation, self.padded_shape = g, groups, dilation, padded_shape
-        self.w_ijc = w.transpose(0, 2, 3, 1)                          # (O, kh, kw, C/groups)
-        self.g_pad = WORKSPACE.get("conv.gpad", (N, O, Hp, Wp), g.dtype)
-        self.dcols = WORKSPACE.get("conv.dcols1", (N, kh, kw, C, Hp * Wp), g.dtype)
-        tail = (kh - 1) * dilation * Wp + (kw - 1) * dilation         # the largest shift
-        self.acc = WORKSPACE.get("conv.dpad", (N, C * Hp * Wp + tail), g.dtype)
+        self.g, self.w, self.groups, self.dilation, self.padded_shape = g, w, groups, dilation, padded_shape
+        self.shift_g_first = groups == 1 and O * kw + kh * C < kh * kw * C
+        S, head = Hp * Wp, (kw - 1) * dilation   # head: zeros read by the shifts of g_pad
+        self.g_flat = WORKSPACE.get("conv.gpad", (N, O, head + S), g.dtype)
+        if self.shift_g_first:
+            self.w_mat = w.transpose(2, 1, 0, 3).reshape(kh * C, O * kw)      # rows (i, c), columns (o, j)
+            self.gj = WORKSPACE.get("conv.gj", (N, O, kw, S), g.dtype)
+            self.prod = WORKSPACE.get("conv.dcols1", (N, kh, 1, C, S), g.dtype)
+        else:
+            self.w_ijc = w.transpose(0, 2, 3, 1)                              # (O, kh, kw, C/groups)
+            self.prod = WORKSPACE.get("conv.dcols1", (N, kh, kw, C, S), g.dtype)
+        tail = (kh - 1) * dilation * Wp + (kw - 1) * dilation              # the largest shift
+        self.acc = WORKSPACE.get("conv.dpad", (N, C * S + tail), g.dtype)
 
     def part(self, lo, hi):
         xp = backend.xp()
         N, O, Ho, Wo = self.g.shape
         _, C, Hp, Wp = self.padded_shape
-        _, kh, kw, Cg = self.w_ijc.shape
-        Og, n = O // self.groups, hi - lo
-        g_pad = self.g_pad[lo:hi]
+        kh, kw, d, n, S = self.w.shape[2], self.w.shape[3], self.dilation, hi - lo, Hp * Wp
+        head = self.g_flat.shape[2] - S
+        g_flat = self.g_flat[lo:hi]
+        g_flat[:, :, :head] = 0
+        g_pad = g_flat[:, :, head:].reshape(n, O, Hp, Wp)
         g_pad[:, :, :Ho, :Wo] = self.g[lo:hi]
         g_pad[:, :, :Ho, Wo:] = 0
         g_pad[:, :, Ho:] = 0
-        g_pad = g_pad.reshape(n, O, Hp * Wp)
-        dcols = self.dcols[lo:hi]
-        if self.groups == 1:  # dcols[m, i, j, c] = sum_o w[o, c, i, j] g_pad[m, o]: one batched GEMM
-            xp.matmul(self.w_ijc.reshape(O, kh * kw * C).T, g_pad, out=dcols.reshape(n, kh * kw * C, Hp * Wp))
-        for gi in range(self.groups if self.groups > 1 else 0):  # the same, per group
-            outs, chans = slice(gi * Og, (gi + 1) * Og), slice(gi * Cg, (gi + 1) * Cg)
-            prod = xp.matmul(self.w_ijc[outs].reshape(Og, kh * kw * Cg).T, g_pad[:, outs])
-            dcols[:, :, :, chans] = prod.reshape(n, kh, kw, Cg, Hp * Wp)
+        prod = self.prod[lo:hi]
+        if self.shift_g_first:
+            # gj[m, o, j, q] = g_pad[m, o, q - j*d]: a view with a negative step along j, one copy
+            sm, so, sq = g_flat.strides
+            shifted = as_strided(g_flat[:, :, head:], (n, O, kw, S), (sm, so, -d * sq, sq))
+            xp.copyto(self.gj[lo:hi], shifted)
+            xp.matmul(self.w_mat, self.gj[lo:hi].reshape(n, O * kw, S), out=prod.reshape(n, kh * C, S))
+            shifts = (kh, 1)   # the column offsets are already summed
+        else:
+            Og, Cg = O // self.groups, C // self.groups
+            g_pad = g_pad.reshape(n, O, S)
+            if self.groups == 1:  # prod[m, i, j, c] = sum_o w[o, c, i, j] g_pad[m, o]: one batched GEMM
+                xp.matmul(self.w_ijc.reshape(O, kh * kw * C).T, g_pad, out=prod.reshape(n, kh * kw * C, S))
+            for gi in range(self.groups if self.groups > 1 else 0):  # the same, per group
+                outs, chans = slice(gi * Og, (gi + 1) * Og), slice(gi * Cg, (gi + 1) * Cg)
+                p = xp.matmul(self.w_ijc[outs].reshape(Og, kh * kw * Cg).T, g_pad[:, outs])
+                prod[:, :, :, chans] = p.reshape(n, kh, kw, Cg, S)
+            shifts = (kh, kw)
         acc = self.acc[lo:hi]
         acc[...] = 0
-        col2im_rows(acc, dcols, self.padded_shape, kh, kw, self.dilation)
+        col2im_rows(acc, prod, self.padded_shape, *shifts, d)
 
     def result(self):
         N, C, Hp, Wp = self.padded_shape
