@@ -161,9 +161,10 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 
         def backward_part(lo, hi):
             gwb = None
             if need_w:  # dL/d[W2 | b] = sum_n g_n [cols_n; 1]^T, per group: a batched GEMM, summed over n
-                gwb = xp.concatenate([xp.matmul(g3[lo:hi, gi * Og:(gi + 1) * Og],
-                                                cols[lo:hi, gi * K:(gi + 1) * K + int(fold_bias)].transpose(0, 2, 1)
-                                                ).sum(axis=0) for gi in range(G)], axis=0)
+                gwb = xp.empty((O, K + int(fold_bias)), dtype=g.dtype)
+                for gi in range(G):
+                    outs, rows = slice(gi * Og, (gi + 1) * Og), slice(gi * K, (gi + 1) * K + int(fold_bias))
+                    gwb[outs] = xp.matmul(g3[lo:hi, outs], cols[lo:hi, rows].transpose(0, 2, 1)).sum(axis=0)
             if dx is not None:
                 dx.part(lo, hi)
             return gwb
