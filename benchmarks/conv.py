@@ -174,9 +174,10 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     rate = gemm_rate()
     clock = "thread CPU time" if args.cpu_time else "wall time"
-    from nnkit.nn._im2col import THREADS
+    from nnkit.nn import _im2col
+    conv_threads = getattr(_im2col, "THREADS", [1])[0]   # (older nnkit versions had no threads)
     print(f"float32 GEMM (1024^3), {threads} threads: {rate / 1e9:.0f} GFLOP/s; best of {args.repeats}, {clock}; "
-          f"nnkit convolutions split each batch over up to {THREADS[0]} threads; "
+          f"nnkit convolutions split each batch over up to {conv_threads} threads; "
           f"glibc large-block trimming {'off' if steady else 'as by default'}")
     if torch is not None:
         torch.set_num_threads(threads)
