@@ -62,6 +62,35 @@ def test_gradient_of_the_whole_model_in_float64():
         nnkit.set_default_dtype("float32")
 
 
+@pytest.mark.parametrize("pool", ["avg", "max"])
+def test_gradient_reaching_the_first_layer_in_float64(pool, monkeypatch):
+    """dL/dW of C1 passes back through F5, S4, C3's input gradient and S2: checked against
+    finite differences, with the batch of 3 images split over 2 threads in every layer."""
+    from nnkit.nn import _im2col
+
+    monkeypatch.setattr(_im2col, "WORK_PER_THREAD", 1)
+    monkeypatch.setattr(_im2col, "THREADS", [2])
+    nnkit.set_default_dtype("float64")
+    try:
+        nnkit.seed(1)
+        model = LeNet5(input_size=28, activation="tanh", pool=pool)
+        x = np.random.default_rng(1).normal(size=(3, 1, 28, 28))
+        y = np.array([1, 4, 9])
+
+        def loss_of_c1_weight(wt):
+            old = model.c1.weight
+            object.__setattr__(model.c1, "weight", wt)
+            try:
+                return losses.cross_entropy(model(x), y)
+            finally:
+                object.__setattr__(model.c1, "weight", old)
+
+        report = check_grad(loss_of_c1_weight, model.c1.weight.data.copy(), mode="directions", n_directions=6)
+        assert report.ok, str(report)
+    finally:
+        nnkit.set_default_dtype("float32")
+
+
 def test_learns_real_digits():
     nnkit.seed(0)
     X, y = load_digits(size=32, flatten=False)
