@@ -108,6 +108,19 @@ def test_recycled_buffers_never_change_a_live_graph(cls):
             np.testing.assert_allclose(a, b, atol=1e-11)
 
 
+@pytest.mark.parametrize("cls", [RNN, LSTM, GRU])
+def test_time_loops_leave_the_blas_thread_count_as_it_was(cls):
+    """The kernels run BLAS on one thread inside their time loops; afterwards it must be restored."""
+    from threadpoolctl import ThreadpoolController   # a dependency of nnkit
+    blas = ThreadpoolController().select(user_api="blas")
+    with blas.limit(limits=2):
+        before = [lib["num_threads"] for lib in blas.info()]
+        layer = cls(3, 4)
+        out, _ = layer(Tensor(np.ones((2, 5, 3)), requires_grad=True))
+        out.sum().backward()
+        assert [lib["num_threads"] for lib in blas.info()] == before == [2] * len(before)
+
+
 def test_rnn_step_matches_formula():
     rng = np.random.default_rng(4)
     x, h, wi, wh, b = (rng.normal(size=s) for s in [(2, 3), (2, 4), (4, 3), (4, 4), (4,)])
