@@ -3,16 +3,29 @@
 Prints nnkit's time per step, the fraction of the machine's float32 GEMM rate
 it reaches, a straightforward NumPy LSTM (one step at a time, a fresh array for
 every intermediate) and, when PyTorch is installed, the ratio to its CPU LSTM.
-Run: ``python -m benchmarks.lstm``.
+The contenders are timed in alternating rounds (best round kept), so that a
+burst of load on a shared machine does not favour one of them.
+``--cells`` adds nnkit's GRU and tanh RNN against PyTorch's.
+
+Run: ``python benchmarks/lstm.py [--rounds 5] [--cells]`` (or ``python -m benchmarks.lstm``).
 """
 from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 
 import nnkit
-from benchmarks.common import best_time, gemm_gflops, print_table, torch_or_none
 from nnkit.autodiff import Tensor
-from nnkit.nn import LSTM
+from nnkit.nn import GRU, LSTM, RNN
+
+try:
+    from benchmarks.common import best_time, gemm_gflops, print_table, torch_or_none
+except ImportError:  # run as a script: python benchmarks/lstm.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.common import best_time, gemm_gflops, print_table, torch_or_none
 
 T, B, I, H = 50, 32, 64, 128
 
@@ -64,43 +77,76 @@ class NumpyLSTM:
         return dx, dW, db
 
 
-def main() -> dict:
+def nnkit_step(layer, x, dy):
+    """One forward + backward of an nnkit recurrent layer on fixed data."""
+    def step():
+        layer.zero_grad()
+        out, _ = layer(Tensor(x, requires_grad=True))
+        out.backward(dy)
+    return step
+
+
+def torch_step(torch, module, x, dy):
+    """The same for a PyTorch recurrent module."""
+    xt, dyt = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dy)
+
+    def step():
+        module.zero_grad()
+        xt.grad = None
+        out, _ = module(xt)
+        out.backward(dyt)
+    return step
+
+
+def best_of_rounds(fns: dict, rounds: int) -> dict:
+    """Seconds per call for each function: the best of ``rounds`` alternating rounds."""
+    best = {name: float("inf") for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            best[name] = min(best[name], best_time(fn, repeat=1, min_time=0.1))
+    return best
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds (best kept)")
+    parser.add_argument("--cells", action="store_true", help="also time GRU and tanh RNN")
+    args = parser.parse_args(argv)
     nnkit.seed(0)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((B, T, I)).astype(np.float32)
     dy = rng.standard_normal((B, T, H)).astype(np.float32)
-    layer = LSTM(I, H, dtype="float32")
-
-    def nnkit_step():
-        layer.zero_grad()
-        xt = Tensor(x, requires_grad=True)
-        out, _ = layer(xt)
-        out.backward(dy)
-
     ref = NumpyLSTM(rng)
-    t_nnkit = best_time(nnkit_step)
-    t_numpy = best_time(lambda: ref.forward_backward(x, dy))
+    fns = {"lstm": nnkit_step(LSTM(I, H, dtype="float32"), x, dy),
+           "numpy": lambda: ref.forward_backward(x, dy)}
+    torch = torch_or_none()
+    if torch is not None:
+        fns["torch"] = torch_step(torch, torch.nn.LSTM(I, H, batch_first=True), x, dy)
+    if args.cells:
+        fns["gru"] = nnkit_step(GRU(I, H, dtype="float32"), x, dy)
+        fns["rnn"] = nnkit_step(RNN(I, H, dtype="float32"), x, dy)
+        if torch is not None:
+            fns["torch_gru"] = torch_step(torch, torch.nn.GRU(I, H, batch_first=True), x, dy)
+            fns["torch_rnn"] = torch_step(torch, torch.nn.RNN(I, H, batch_first=True), x, dy)
+    t = best_of_rounds(fns, args.rounds)
     gflops = gemm_gflops()
+    t_nnkit, t_numpy = t["lstm"], t["numpy"]
     rate = lstm_flops() / t_nnkit / 1e9
     rows = [("nnkit LSTM", f"{t_nnkit * 1e3:.2f} ms", f"{rate:.0f} GFLOP/s = {rate / gflops:.0%} of GEMM ({gflops:.0f})"),
             ("NumPy reference", f"{t_numpy * 1e3:.2f} ms", f"{t_numpy / t_nnkit:.2f}x nnkit's time")]
     result = {"nnkit_ms": t_nnkit * 1e3, "numpy_ms": t_numpy * 1e3, "gemm_fraction": rate / gflops}
-    torch = torch_or_none()
     if torch is not None:
-        tl = torch.nn.LSTM(I, H, batch_first=True)
-        xt_ = torch.from_numpy(x).requires_grad_(True)
-        dyt = torch.from_numpy(dy)
-
-        def torch_step():
-            tl.zero_grad()
-            xt_.grad = None
-            out, _ = tl(xt_)
-            out.backward(dyt)
-
-        t_torch = best_time(torch_step)
+        t_torch = t["torch"]
         result["torch_ms"] = t_torch * 1e3
         rows.append(("PyTorch CPU", f"{t_torch * 1e3:.2f} ms",
                      f"nnkit / torch = {t_nnkit / t_torch:.2f}x, NumPy reference / torch = {t_numpy / t_torch:.2f}x"))
+    for cell in ("gru", "rnn") if args.cells else ():
+        note = f"nnkit / torch = {t[cell] / t['torch_' + cell]:.2f}x" if torch is not None else ""
+        rows.append((f"nnkit {cell.upper()}", f"{t[cell] * 1e3:.2f} ms", note))
+        result[f"{cell}_ms"] = t[cell] * 1e3
+        if torch is not None:
+            rows.append((f"PyTorch {cell.upper()}", f"{t['torch_' + cell] * 1e3:.2f} ms", ""))
+            result[f"torch_{cell}_ms"] = t["torch_" + cell] * 1e3
     print_table(f"LSTM forward+backward, T={T} B={B} I={I} H={H}, float32", rows)
     return result
 
