@@ -234,6 +234,37 @@ def test_blocks_of_images_on_several_threads_give_the_same_result(case, monkeypa
         _im2col.set_threads(0)
 
 
+def _conv_in_child(queue):
+    x = np.random.default_rng(12).normal(size=(4, 2, 6, 6))
+    w = np.random.default_rng(13).normal(size=(3, 2, 3, 3))
+    queue.put(conv2d(Tensor(x), Tensor(w), padding=1).data.sum())
+
+
+def test_threads_work_in_a_forked_child(monkeypatch):
+    """A child forked after the parent started its threads gets threads of its own (it inherits
+    the pool object but not the threads; handing work to it would wait forever)."""
+    import multiprocessing
+
+    from nnkit.nn import _im2col
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    monkeypatch.setattr(_im2col, "WORK_PER_THREAD", 1)
+    monkeypatch.setattr(_im2col, "THREADS", [2])
+    x = np.random.default_rng(12).normal(size=(4, 2, 6, 6))
+    w = np.random.default_rng(13).normal(size=(3, 2, 3, 3))
+    expected = conv2d(Tensor(x), Tensor(w), padding=1).data.sum()   # the parent's pool is running now
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_conv_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0, "the forked child did not finish its convolution"
+    assert queue.get(timeout=5) == pytest.approx(expected, rel=1e-12)
+
+
 def test_conv1d_matches_numpy_correlate_and_is_causal():
     rng = np.random.default_rng(7)
     x, w = rng.normal(size=12), rng.normal(size=3)

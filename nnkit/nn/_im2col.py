@@ -69,7 +69,7 @@ def _default_threads() -> int:
 
 THREADS = [_default_threads()]   # change with set_threads(n)
 WORK_PER_THREAD = 100_000        # array entries below which another thread is not worth its start-up
-_POOL: list = [None, 0]          # the thread pool and its size
+_POOL: list = [None, 0, 0]       # the thread pool, its size, and the process that started it
 
 
 def set_threads(n: int) -> None:
@@ -91,10 +91,12 @@ def over_batch(part, n: int, work: int):
     threads = min(THREADS[0], n, max(1, work // WORK_PER_THREAD))
     if threads <= 1 or backend.name() != "numpy":
         return [part(0, n)]
-    if _POOL[1] < threads - 1:  # (re)start the pool; the calling thread is one of the workers
-        if _POOL[0] is not None:
+    # (re)start the pool when it is too small, or when this is a forked child process, which
+    # inherits the pool object but not its threads (work handed to it would never run)
+    if _POOL[1] < threads - 1 or _POOL[2] != os.getpid():
+        if _POOL[0] is not None and _POOL[2] == os.getpid():
             _POOL[0].shutdown(wait=False)
-        _POOL[0], _POOL[1] = ThreadPoolExecutor(threads - 1, thread_name_prefix="nnkit"), threads - 1
+        _POOL[:] = [ThreadPoolExecutor(threads - 1, thread_name_prefix="nnkit"), threads - 1, os.getpid()]
     bounds = [n * t // threads for t in range(threads + 1)]
     others = [_POOL[0].submit(part, bounds[t], bounds[t + 1]) for t in range(1, threads)]
     first = part(bounds[0], bounds[1])                     # this thread takes the first block
