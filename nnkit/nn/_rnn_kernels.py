@@ -26,6 +26,14 @@ Where the time goes, and the tricks that save it (T=50, B=32, H=128):
   freed arrays of that size back to the operating system, and the next call
   then pays a page fault for every 4 KiB it touches.  ``_POOL`` keeps them
   for the next call instead.
+- *One BLAS thread inside the loops.*  A step's product is too small to
+  share between threads; the big products outside the loops use them all.
+
+Most of the remaining time is in matrix products (about 0.9 GFLOP per
+training step).  Tried and dropped: handing the input-side products to a
+helper thread so that they overlap the time loop.  The loop's many short
+NumPy calls keep taking the GIL back, and the helper's products ran about
+three times slower than alone, so the total did not improve.
 
 Inputs are batch-first, x (B, T, I); internally everything is time-major
 (T, B, .), so that the slice for step t is one contiguous block.
