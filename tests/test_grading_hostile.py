@@ -36,7 +36,8 @@ def graded(tmp_path_factory):
     other = folder / "correct.ipynb"
     paths = [_write(folder, name, spec, other) for name, (_, spec, _) in SUBMISSIONS.items()]
     out = tmp_path_factory.mktemp("grades")
-    rows = grade(SOURCE, paths, out, jobs=2, timeout=4, memory_mb=1024, progress=False,
+    # 10 s per cell: hanging submissions cost that much, and a loaded CI machine stays well inside it
+    rows = grade(SOURCE, paths, out, jobs=2, timeout=10, memory_mb=1024, progress=False,
                  output_cap=256 * 1024)
     return {row["submission"]: row for row in rows}, out
 
