@@ -304,6 +304,7 @@ def main(argv=None) -> dict:
     if args.cpu_time and os.environ.get("OMP_NUM_THREADS") != "1":
         parser.error("--cpu-time needs OMP_NUM_THREADS=1 (CPU time of several threads is not a duration)")
     CLOCK[0] = time.process_time if args.cpu_time else time.perf_counter
+    conv_bench.steady_malloc()  # same allocator behaviour for every library (see benchmarks/conv.py)
     torch = torch_or_none()
     cupy, gpu_note = gpu_or_none()
     if args.cpu_time and cupy is not None:
