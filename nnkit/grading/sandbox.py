@@ -22,9 +22,20 @@ from nnkit.grading import codec
 _SANDBOX = r'''
 def __nnkit_sandbox(deny, allow, limit, codec_source, user_ns):
     import os, sys, random, resource, warnings, ctypes, socket, subprocess  # noqa: F401
+    import json as json_module
     import numpy
     if limit:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # The kernel speaks to the grader in JSON: jupyter_client's session looks the json module
+    # up at every message (unless orjson is installed).  Give the kernel's own modules a private
+    # copy, so a learner who patches json.loads or json.dumps cannot cut the kernel off.
+    import importlib.util
+    spec = importlib.util.find_spec("json")
+    private_json = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(private_json)
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] in ("jupyter_client", "ipykernel", "comm") and getattr(module, "json", None) is json_module:
+            module.json = private_json
     codec = {"__name__": "nnkit_probe_codec"}
     exec(codec_source, codec)
     encode, decode, loads, dumps = codec["encode"], codec["decode"], codec["_json_loads"], codec["_json_dumps"]
