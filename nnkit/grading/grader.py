@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from nnkit.grading import codec, markers, sandbox
-from nnkit.grading.compare import compare
+from nnkit.grading.scoring import score_test
 from nnkit.grading.spec import HiddenTest, collecting
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20
@@ -221,42 +221,6 @@ def _load_submission(path: Path):
     return nb, None
 
 
-def _explain(test: HiddenTest, result: dict, expected, args=None) -> tuple[bool, str]:
-    """Compare one test's result with its expected value: (passed, feedback line).
-
-    ``args`` are the test's inputs (decoded), handed to a custom ``check``.
-    """
-    if "error" in result:
-        kind, message = result["error"], result.get("message", "")
-        if kind == "NotImplementedError":
-            why = "not implemented (the function still raises NotImplementedError)"
-        elif kind == "NameError" and test.call:
-            why = f"your notebook does not define `{test.call}`"
-        elif kind in ("timeout", "KeyboardInterrupt"):
-            why = "ran past the time limit"
-        elif kind == "MemoryError":
-            why = "ran out of memory"
-        elif kind in ("died", "flood", "skipped", "no result", "too large"):
-            why = message
-        else:
-            why = f"raised {kind}: {message}"
-        return False, why
-    actual = result.get("value")
-    if test.check is not None:
-        try:
-            test.check(actual, expected, args)
-            message = None
-        except AssertionError as err:
-            message = str(err) or "the check failed"
-        except Exception as err:  # noqa: BLE001 - the learner's result broke the check
-            message = f"your result could not be checked ({type(err).__name__})"
-    else:
-        message = compare(actual, expected, test.rtol, test.atol, exact=test.compare == "equal")
-    if message:
-        return False, message
-    return True, "passed"
-
-
 def grade_one(path: Path, ident: str, source: Source, cases, expected, options: Options,
               deny, run_root: Path) -> dict:
     """Grade one submission; never raises (a grader failure becomes the row's status)."""
@@ -288,7 +252,7 @@ def grade_one(path: Path, ident: str, source: Source, cases, expected, options: 
         if any(o.status == "error" and o.error.startswith("MemoryError") for o in outcomes):
             row["notes"].append(f"a cell ran out of memory (limit {options.memory_mb} MB)")
         for test, case, result, value in zip(source.tests, cases, results, expected):
-            passed, line = _explain(test, result, value, codec.decode(case["args"]))
+            passed, line = score_test(test, result, value, codec.decode(case["args"]))
             if not passed and test.hint:
                 line += f" (hint: {test.hint})"
             if result.get("warnings"):

@@ -3,6 +3,8 @@
     ### BEGIN SOLUTION / ### END SOLUTION   solution code, replaced by a stub on release
     ### HINT: text                          the stub's message
     ### HIDDEN TESTS                        first line of a cell of graded tests
+    ### MISCONCEPTION: text                 first line of a cell holding a typical wrong
+                                            answer (removed on release; ``text`` is the hint)
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import re
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 HIDDEN = "### HIDDEN TESTS"
+MISCONCEPTION = "### MISCONCEPTION:"
 HINT_RE = re.compile(r"^\s*### HINT:\s?(.*)$")
 RAISES = "# NBVAL_RAISES_EXCEPTION"
 DEFAULT_HINT = "replace this line with your code"
@@ -33,6 +36,23 @@ def is_hidden(cell) -> bool:
         if line.strip():
             return line.strip().startswith(HIDDEN)
     return False
+
+
+def _first_line(cell) -> str:
+    for line in cell_text(cell).splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def is_misconception(cell) -> bool:
+    """True for a code cell whose first non-blank line is ``### MISCONCEPTION: ...``."""
+    return cell.get("cell_type") == "code" and _first_line(cell).startswith(MISCONCEPTION)
+
+
+def misconception_text(cell) -> str:
+    """The description on a misconception cell's first line (shown to the learner)."""
+    return _first_line(cell)[len(MISCONCEPTION):].strip()
 
 
 def has_solution(text: str) -> bool:

@@ -29,6 +29,8 @@ class HiddenTest:
     compare: str = "allclose"
     check: Callable | None = None
     hint: str = ""
+    draws: int = 1
+    fixed: tuple = ()
     extra: dict = field(default_factory=dict)
 
     def make_args(self, rng):
@@ -42,9 +44,23 @@ class HiddenTest:
             args = [args]
         return args
 
+    def all_args(self, rng) -> list:
+        """Every input set the test is graded on: the ``fixed`` ones, then ``draws`` fresh draws.
+
+        The test passes only when the result is right on every one of them.
+        """
+        sets = [self._as_args(a) for a in self.fixed]
+        sets += [self.make_args(rng) for _ in range(self.draws)]
+        return sets
+
+    def _as_args(self, args):
+        if isinstance(args, tuple):
+            args = list(args)
+        return args if isinstance(args, (list, dict)) else [args]
+
 
 def hidden_test(name, points=1, *, args, call=None, code=None, rtol=1e-6, atol=1e-9,
-                compare="allclose", check=None, hint=""):
+                compare="allclose", check=None, hint="", draws=1, fixed=()):
     """Declare one graded test (see solutions/README.md, section 3).
 
     name:    column name in grades.csv (letters, digits, _ and -)
@@ -55,6 +71,8 @@ def hidden_test(name, points=1, *, args, call=None, code=None, rtol=1e-6, atol=1
              which must set ``result``
     rtol, atol, compare ("allclose" or "equal"), check(actual, expected, args): the comparison
     hint:    shown to the learner when the test fails
+    draws:   how many independent input sets ``args`` draws per grading run (all must pass)
+    fixed:   input sets used on every run besides the draws (edge cases a draw may miss)
     """
     if (call is None) == (code is None):
         raise ValueError(f"hidden test {name!r}: give exactly one of call= or code=")
@@ -62,7 +80,10 @@ def hidden_test(name, points=1, *, args, call=None, code=None, rtol=1e-6, atol=1
         raise ValueError(f"hidden test {name!r}: compare must be 'allclose' or 'equal', not {compare!r}")
     if not name or not all(c.isalnum() or c in "_-" for c in name):
         raise ValueError(f"hidden test name {name!r}: use letters, digits, _ and - only")
-    test = HiddenTest(name, float(points), args, call, code, rtol, atol, compare, check, hint)
+    if int(draws) < 0 or (int(draws) == 0 and not fixed):
+        raise ValueError(f"hidden test {name!r}: needs draws >= 1 or at least one fixed input set")
+    test = HiddenTest(name, float(points), args, call, code, rtol, atol, compare, check, hint,
+                      int(draws), tuple(fixed))
     if _COLLECTOR is not None:
         _COLLECTOR.append(test)
     else:
