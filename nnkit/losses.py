@@ -167,14 +167,25 @@ def multiclass_hinge(scores, target, margin=1.0, reduction="mean") -> Tensor:
 def kl_divergence(log_q, p, reduction="mean") -> Tensor:
     """KL(p || q) = sum_i p_i (log p_i - log q_i), with q given as log-probabilities.
 
-    Shapes: (N, C) for both; entries with p_i = 0 contribute 0.
+    Shapes: (N, C) for both; the sum runs over the last axis, then ``reduction``
+    combines the N rows.  Entries with p_i = 0 contribute 0 (0 log 0 = 0).
+
+    Both arguments get a gradient: d/d(log q_i) = -p_i and
+    d/dp_i = log p_i + 1 - log q_i (the ``+ 1`` comes from the p_i log p_i term;
+    where p_i = 0 the log p_i + 1 part is left out, so the gradient is -log q_i).
+
+    Differs from PyTorch on purpose: ``torch.nn.functional.kl_div(log_q, p)``
+    takes the arguments in the same order, but its ``reduction="mean"`` divides
+    by N * C; nnkit's ``"mean"`` divides by N, the mean KL per example
+    (PyTorch's ``reduction="batchmean"``).
+    (Kullback & Leibler, 1951; the course's sources do not cover it, it is here
+    for distillation and variational models.)
     """
     log_q = _t(log_q)
     p = _t(p, log_q)
     _same_shape("kl_divergence", log_q, p)
-    xp = backend.xp()
-    log_p = xp.where(p.data > 0, xp.log(xp.where(p.data > 0, p.data, 1)), 0)
-    return _reduce((p * (Tensor(log_p) - log_q)).sum(axis=-1), reduction)
+    log_p = ops.log(ops.where(p.data > 0, p, 1.0))  # log 1 = 0 where p_i = 0
+    return _reduce((p * (log_p - log_q)).sum(axis=-1), reduction)
 
 
 LOSSES = {

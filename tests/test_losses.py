@@ -92,3 +92,31 @@ def test_bad_inputs_give_clear_errors():
         losses.cross_entropy(logits, labels[:3])
     with pytest.raises(ValueError, match="reduction"):
         losses.mse(pred, target, reduction="avg")
+
+
+def test_kl_gradient_with_respect_to_both_distributions():
+    """d/dp_i = log p_i + 1 - log q_i and d/d(log q_i) = -p_i, each divided by N for "mean"."""
+    rng = np.random.default_rng(5)
+    p = scipy_softmax(rng.standard_normal((3, 4)), axis=1)
+    log_q = scipy_log_softmax(rng.standard_normal((3, 4)), axis=1)
+    assert_grad(lambda lq, pp: losses.kl_divergence(lq, pp), log_q, p)
+    assert_grad(lambda lq, pp: losses.kl_divergence(lq, pp, reduction="sum"), log_q, p)
+    pt, lqt = Tensor(p, requires_grad=True), Tensor(log_q, requires_grad=True)
+    losses.kl_divergence(lqt, pt).backward()
+    np.testing.assert_allclose(pt.grad, (np.log(p) + 1 - log_q) / 3, rtol=1e-12)
+    np.testing.assert_allclose(lqt.grad, -p / 3, rtol=1e-12)
+
+
+def test_kl_gradient_where_the_target_is_zero():
+    """An entry with p_i = 0 adds nothing to the value; its gradient is -log q_i / N."""
+    p = np.array([[0.25, 0.75, 0.0], [0.5, 0.25, 0.25]])
+    log_q = np.log(np.array([[0.2, 0.3, 0.5], [0.1, 0.6, 0.3]]))
+    pt = Tensor(p, requires_grad=True)
+    loss = losses.kl_divergence(log_q, pt)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * (np.log(p) - log_q), 0.0)
+    assert loss.item() == pytest.approx(terms.sum() / 2, rel=1e-12)
+    loss.backward()
+    assert np.all(np.isfinite(pt.grad))
+    assert pt.grad[0, 2] == pytest.approx(-log_q[0, 2] / 2, rel=1e-12)
+    assert pt.grad[1, 0] == pytest.approx((np.log(0.5) + 1 - log_q[1, 0]) / 2, rel=1e-12)
