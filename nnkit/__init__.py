@@ -10,8 +10,17 @@ The pieces, from the bottom up:
 - ``nnkit.train``     a small fit loop; ``nnkit.data`` toy and offline data sets
 """
 from nnkit.backend import default_dtype, seed, set_default_dtype, to_device, to_numpy, use
-from nnkit.grading.selfcheck import check  # instant self-checks for the exercises
 
 __version__ = "0.1.0"
 
-__all__ = ["default_dtype", "seed", "set_default_dtype", "to_device", "to_numpy", "use", "__version__"]
+__all__ = ["check", "default_dtype", "seed", "set_default_dtype", "to_device", "to_numpy", "use", "__version__"]
+
+
+def __getattr__(name):
+    """``nnkit.check``, the exercises' self-check, is loaded on first use: ``import nnkit``
+    does not load the grading package."""
+    if name == "check":
+        from nnkit.grading.selfcheck import check  # noqa: PLC0415 - loaded on first use
+
+        return check
+    raise AttributeError(f"module 'nnkit' has no attribute {name!r}")
