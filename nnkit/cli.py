@@ -1,7 +1,9 @@
 """The ``nnkit`` command.
 
     nnkit release [SOLUTIONS_DIR] [--out exercises]
-    nnkit grade SOURCE SUBMISSIONS... --out DIR [--jobs N] [--timeout S] [--memory MB] [--force]
+    nnkit grade SOURCE SUBMISSIONS... --out DIR [--jobs N] [--timeout S] [--notebook-timeout S]
+                [--memory MB] [--force] [--seed N] [--no-isolation]
+    nnkit grade --check-isolation
     nnkit gradebook summary | learner ID | export --format csv|canvas|moodle|html --out FILE
                     [--gradebook gradebook.sqlite]
 """
@@ -19,19 +21,70 @@ def _release(args) -> int:
     return 0
 
 
-def _grade(args) -> int:
-    from nnkit.grading.grader import GradingError, grade
+def _expand(patterns) -> tuple[list[str], str | None]:
+    """Submission paths from the command line: files, folders (their notebooks) and patterns.
 
+    A shell that finds no match passes the pattern on unexpanded; it is expanded here, and a
+    pattern or folder that matches nothing is an error rather than a missing submission.
+    """
+    import glob
+    import os
+
+    paths = []
+    for pattern in patterns:
+        if os.path.isdir(pattern) and not os.path.islink(pattern):
+            found = sorted(glob.glob(os.path.join(glob.escape(pattern), "*.ipynb")))
+        elif os.path.lexists(pattern) or not glob.has_magic(pattern):
+            found = [pattern]
+        else:
+            found = sorted(glob.glob(pattern))
+        if not found:
+            return [], f"no submissions match {pattern!r}"
+        paths += found
+    return paths, None
+
+
+def _check_isolation() -> int:
+    from nnkit.grading.isolation import check_isolation
+
+    report = check_isolation()
+    for line in report.lines:
+        print(line)
+    return 0 if report.usable else 1
+
+
+def _grade(args) -> int:
+    from nnkit.grading.grader import GradingError, grade_batch
+
+    if args.check_isolation:
+        return _check_isolation()
+    if not args.source or not args.submissions or not args.out:
+        print("nnkit grade: give SOURCE, SUBMISSIONS... and --out DIR "
+              "(or --check-isolation)", file=sys.stderr)
+        return 2
+    submissions, problem = _expand(args.submissions)
+    if problem:
+        print(f"nnkit grade: {problem}", file=sys.stderr)
+        return 2
+    if args.no_isolation:
+        print("nnkit grade: WARNING: --no-isolation runs every submission without a sandbox, "
+              "with your files, network and environment in reach; only for notebooks you trust.",
+              file=sys.stderr)
     try:
-        rows = grade(args.source, args.submissions, args.out, jobs=args.jobs, timeout=args.timeout,
-                     memory_mb=args.memory, force=args.force, seed=args.seed,
-                     progress=not args.quiet)
+        summary = grade_batch(args.source, submissions, args.out, jobs=args.jobs, timeout=args.timeout,
+                              notebook_timeout=args.notebook_timeout, memory_mb=args.memory,
+                              force=args.force, seed=args.seed, progress=not args.quiet,
+                              isolate=not args.no_isolation)
     except GradingError as err:
         print(f"nnkit grade: {err}", file=sys.stderr)
         return 2
-    graded = sum(r["status"] == "graded" for r in rows)
-    print(f"{len(rows)} submissions ({graded} graded, {len(rows) - graded} not gradable): "
-          f"{args.out}/grades.csv and {args.out}/feedback/")
+    except KeyboardInterrupt:
+        print("nnkit grade: interrupted; every finished submission is saved, "
+              "run the same command again to grade the rest", file=sys.stderr)
+        return 130
+    print(f"{len(summary.rows)} submissions: {summary.graded_now} graded now, "
+          f"{summary.already_graded} already graded, {summary.not_graded} not gradable "
+          f"({summary.seconds:g} s, seed {summary.seed}): {args.out}/grades.csv and {args.out}/feedback/")
     return 0
 
 
@@ -62,15 +115,22 @@ def main(argv=None) -> int:
     rel.add_argument("--out", default="exercises", help="exercises folder (default: exercises)")
     rel.set_defaults(run=_release)
     gr = sub.add_parser("grade", help="grade submitted notebooks")
-    gr.add_argument("source", help="the solutions notebook with the hidden tests")
-    gr.add_argument("submissions", nargs="+", help="submitted notebooks")
-    gr.add_argument("--out", required=True, help="output folder: grades.csv, feedback/")
+    gr.add_argument("source", nargs="?", help="the solutions notebook with the hidden tests")
+    gr.add_argument("submissions", nargs="*", help="submitted notebooks, folders of them or patterns")
+    gr.add_argument("--out", help="output folder: grades.csv, feedback/, results/")
     gr.add_argument("--jobs", type=int, default=2, help="submissions graded in parallel")
-    gr.add_argument("--timeout", type=float, default=30.0, help="seconds per cell")
-    gr.add_argument("--memory", type=int, default=2048, help="memory cap per kernel, MB")
+    gr.add_argument("--timeout", type=float, default=30.0, help="seconds per cell (default 30)")
+    gr.add_argument("--notebook-timeout", type=float, default=None,
+                    help="seconds per notebook, all cells and tests (default: 3 x --timeout)")
+    gr.add_argument("--memory", type=int, default=2048, help="memory cap per kernel process, MB")
     gr.add_argument("--force", action="store_true", help="re-grade already graded submissions")
-    gr.add_argument("--seed", type=int, default=None, help="fix the hidden inputs (default: fresh)")
+    gr.add_argument("--seed", type=int, default=None,
+                    help="the hidden inputs' seed (default: fresh; every row records it)")
     gr.add_argument("--quiet", action="store_true", help="no progress bar")
+    gr.add_argument("--no-isolation", action="store_true",
+                    help="run kernels without a sandbox: ONLY for notebooks you trust")
+    gr.add_argument("--check-isolation", action="store_true",
+                    help="report whether this machine can sandbox submissions, then exit")
     gr.set_defaults(run=_grade)
     book = sub.add_parser("gradebook", help="the course gradebook: summary, one learner, exports")
     actions = book.add_subparsers(dest="action", required=True)

@@ -1,18 +1,24 @@
 """``nnkit grade``: grade submitted notebooks against a solutions notebook.
 
 For one grading run:
-1. the ``### HIDDEN TESTS`` cells of SOURCE are run here, in the grader, to learn the tests;
-2. every test's inputs are drawn from a fresh random seed;
-3. the solution (SOURCE without its hidden cells) runs in a clean kernel on those inputs:
-   its results, kept only in this process, are the expected values;
-4. each submission runs in its own fresh, sandboxed kernel (``runner``, ``sandbox``); probe cells
-   call its functions on the same inputs and send the results back as JSON;
-5. results are compared here (``compare``) and written at once: ``results/<id>.json``,
-   ``feedback/<id>.md`` and the whole ``grades.csv``.  A re-run skips what is already graded.
+1. the ``### HIDDEN TESTS`` cells of SOURCE run here, in the grader, to learn the tests;
+2. every test's input sets are drawn from the run's seed (recorded in every row, so that
+   ``--seed`` repeats the run exactly);
+3. the solution (SOURCE without its hidden and misconception cells) runs in a sandbox of its
+   own on those inputs: its results, kept only in this process, are the expected values; each
+   ``### MISCONCEPTION:`` cell runs the same way after the solution, to recognise typical
+   wrong answers;
+4. each submission runs in its own sandbox (``isolation``, ``runner``): its cells, then one
+   probe per hidden test that calls the learner's function on the same inputs and sends the
+   results back;
+5. results are scored here (``scoring``), and the grader alone writes ``results/<id>.json``,
+   ``feedback/<id>.md`` and ``grades.csv``, outside any sandbox. A re-run skips submissions
+   whose file, solution and tests have not changed.
+
+Everything that comes out of a sandbox is treated as hostile (``untrusted``, ``frames``).
 """
 from __future__ import annotations
 
-import asyncio
 import csv
 import hashlib
 import json
@@ -20,8 +26,7 @@ import os
 import re
 import secrets
 import shutil
-import sys
-import tempfile
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -30,17 +35,20 @@ from pathlib import Path
 
 import numpy as np
 
-from nnkit.grading import codec, markers, sandbox
+from nnkit.grading import codec, markers, submission
+from nnkit.grading.isolation import Isolation, Limits, SandboxError, scratch_root
+from nnkit.grading.runner import CellOutcome, run_notebook
 from nnkit.grading.scoring import score_test
 from nnkit.grading.spec import HiddenTest, collecting
+from nnkit.grading.untrusted import UntrustedData, clean_text, parse_json, read_regular_file
 
-MAX_NOTEBOOK_BYTES = 20 * 2**20
-MAX_RESULT_BYTES = 16 * 2**20
-OUTPUT_CAP = 2 * 2**20
+MAX_RESULT_BYTES = 8 * 2**20
+NOTEBOOK_FACTOR = 3          # default notebook budget: this many times the cell timeout
+REFERENCE_BUDGET_S = 600.0
 
 
 class GradingError(RuntimeError):
-    """The grading run itself cannot go on (a broken SOURCE, not a broken submission)."""
+    """The grading run itself cannot go on (a broken SOURCE, no sandbox), not a broken submission."""
 
 
 @dataclass
@@ -49,22 +57,29 @@ class Source:
     name: str
     cells: list
     tests: list
+    misconceptions: list      # (hint, code) pairs
     digest: str
 
 
 @dataclass
 class Options:
-    timeout: float = 30.0
+    timeout: float = 30.0                 # seconds per cell
+    notebook_timeout: float | None = None  # seconds per notebook (default NOTEBOOK_FACTOR x timeout)
     memory_mb: int = 2048
-    output_cap: int = OUTPUT_CAP
-    deny: list = field(default_factory=list)
-    allow: list = field(default_factory=list)
+    isolate: bool = True
+
+    @property
+    def budget(self) -> float:
+        return self.notebook_timeout or NOTEBOOK_FACTOR * self.timeout
+
+    def limits(self, budget: float) -> Limits:
+        return Limits(memory_mb=self.memory_mb, cpu_s=int(budget) + 30)
 
 
 # ----------------------------------------------------------------------------- the source
 
 def load_source(path) -> Source:
-    """Read SOURCE: its solution cells and the hidden tests declared in it."""
+    """Read SOURCE: its solution cells, its misconception cells and the hidden tests."""
     import nbformat
 
     path = Path(path)
@@ -73,7 +88,7 @@ def load_source(path) -> Source:
         nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
     except (OSError, ValueError, UnicodeDecodeError) as err:
         raise GradingError(f"cannot read the solutions notebook {path}: {err}") from err
-    cells, tests = [], []
+    cells, misconceptions = [], []
     with collecting() as tests:
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
@@ -85,6 +100,8 @@ def load_source(path) -> Source:
                     exec(compile(text, f"{path.name} cell {index}", "exec"), scope)  # noqa: S102
                 except Exception as err:
                     raise GradingError(f"{path.name}, hidden-test cell {index}: {type(err).__name__}: {err}") from err
+            elif markers.is_misconception(cell):
+                misconceptions.append((markers.misconception_text(cell), text))
             else:
                 cells.append(text)
     if not tests:
@@ -92,198 +109,223 @@ def load_source(path) -> Source:
     names = [t.name for t in tests]
     if len(set(names)) != len(names):
         raise GradingError(f"{path.name}: hidden test names repeat: {names}")
-    return Source(path, path.stem, cells, tests, hashlib.sha256(raw).hexdigest()[:16])
+    return Source(path, path.stem, cells, tests, misconceptions, hashlib.sha256(raw).hexdigest()[:16])
 
 
 def make_cases(tests: list[HiddenTest], seed: int) -> list[dict]:
-    """Draw each test's inputs (seeded by ``seed`` and the test's position)."""
+    """Draw each test's input sets (seeded by ``seed`` and the test's position)."""
     cases = []
     for index, test in enumerate(tests):
         rng = np.random.default_rng([seed, index])
         try:
-            args = test.make_args(rng)
-            encoded = codec.encode(args)
+            sets = [codec.encode(args) for args in test.all_args(rng)]
         except Exception as err:
             raise GradingError(f"hidden test {test.name!r}: its args cannot be drawn: {err}") from err
         cases.append({"index": index, "seed": int(rng.integers(2**31)), "call": test.call,
-                      "code": test.code, "args": encoded, "max_bytes": MAX_RESULT_BYTES})
+                      "code": test.code, "args": sets, "max_bytes": MAX_RESULT_BYTES})
     return cases
 
 
-# ------------------------------------------------------------------------- running a kernel
+# ------------------------------------------------------------------------ running notebooks
 
-def _probe_results(cells, cases, workdir: Path, options: Options, deny, timeout=None):
-    """Run learner ``cells`` then one probe per case; return (outcomes, results per case)."""
-    from nnkit.grading.runner import run_cells
-
-    nonce = secrets.token_hex(8)
-    probes = []
-    for case in cases:
-        path = workdir / f".result-{nonce}-{case['index']}.json"
-        probes.append(sandbox.probe_source({**case, "nonce": nonce, "path": str(path)}))
-    setup = sandbox.sandbox_source(deny, [str(workdir)] + options.allow, options.memory_mb)
-    n = len(cells)
-    outcomes = asyncio.run(run_cells(
-        list(cells) + probes, setup=setup, workdir=workdir, timeout=timeout or options.timeout,
-        output_cap=options.output_cap, replay=lambda i: i < n, env=_kernel_env(workdir)))
-    results = []
-    for case, outcome in zip(cases, outcomes[n:]):
-        path = workdir / f".result-{nonce}-{case['index']}.json"
-        results.append(_read_result(path, nonce, case["index"], outcome))
-    return outcomes[:n], results
-
-
-def _kernel_env(workdir: Path) -> dict:
-    env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = "1"
-    env["MPLBACKEND"] = "Agg"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
+def _parse_probe(reply, sets: int) -> list[dict]:
+    """One result per input set from a probe's (hostile) reply: {"value": ...} or an error."""
+    if isinstance(reply, CellOutcome):
+        kind = {"timeout": "timeout", "died": "died"}.get(reply.status, "skipped")
+        return [{"error": kind, "message": reply.error}] * sets
+    results = reply.get("results") if isinstance(reply, dict) else None
+    if not isinstance(results, list) or len(results) != sets:
+        return [{"error": "no result", "message": "the test produced no usable result"}] * sets
+    warnings = reply.get("warnings")
+    warning = clean_text(warnings[0], 160) if isinstance(warnings, list) and warnings else ""
+    parsed = []
+    for item in results:
+        entry = {"warnings": [warning] if warning else []}
+        if isinstance(item, dict) and isinstance(item.get("result"), str):
+            try:
+                entry["value"] = codec.decode(parse_json(item["result"], codec.MAX_DEPTH + 8))
+            except (UntrustedData, ValueError, TypeError, RecursionError) as err:
+                entry.update(error="no result", message=f"the result cannot be graded ({clean_text(err, 120)})")
+        elif isinstance(item, dict) and isinstance(item.get("error"), str):
+            entry.update(error=clean_text(item["error"], 60), message=clean_text(item.get("message", ""), 300))
+        else:
+            entry.update(error="no result", message="the test produced no usable result")
+        parsed.append(entry)
+    return parsed
 
 
-def _read_result(path: Path, nonce: str, index: int, outcome) -> dict:
-    """What the probe wrote, checked; or an error explaining why there is nothing."""
-    if outcome.status in ("died", "timeout", "flood", "skipped"):
-        return {"error": outcome.status, "message": outcome.error}
-    try:
-        if path.stat().st_size > MAX_RESULT_BYTES + 4096:
-            return {"error": "too large", "message": "the result is too large to grade"}
-        data = json.loads(path.read_text())
-        if not isinstance(data, dict) or data.get("nonce") != nonce or data.get("index") != index:
-            raise ValueError("result file does not belong to this test")
-        if "result" in data:
-            data["value"] = codec.loads(data.pop("result"))
-        return data
-    except Exception as err:  # noqa: BLE001 - tampered, missing or broken file
-        message = outcome.error or str(err)
-        return {"error": "no result", "message": f"the test produced no usable result ({message})"}
+class Grading:
+    """One grading run: the sandbox settings, the drawn inputs, the expected values.
 
+    ``run_submission`` and ``score`` are separate so that a submission can be run on another
+    machine: only the inputs go out, only the learner's results come back.
+    """
 
-def _protected(source: Source, submissions, out_dir: Path, run_root: Path) -> list[str]:
-    """Paths no submission may read: the solutions, the submissions, the output, the runtime."""
-    from jupyter_core.paths import jupyter_runtime_dir
-
-    deny = {str(source.path.resolve()), str(out_dir.resolve()), str(run_root.resolve()),
-            str(Path(jupyter_runtime_dir()).resolve())}
-    folder = source.path.resolve().parent
-    library = Path(__file__).resolve().parents[1]
-    if not (library.is_relative_to(folder) or Path(sys.prefix).resolve().is_relative_to(folder)):
-        deny.add(str(folder))
-    for sub in submissions:
-        deny.add(str(Path(sub).resolve()))
-    return sorted(deny)
-
-
-def reference_results(source: Source, cases, options: Options, run_root: Path, deny) -> list:
-    """Expected values: the solution run in its own clean kernel on the same inputs."""
-    workdir = Path(tempfile.mkdtemp(prefix="reference-", dir=run_root))
-    try:
-        outcomes, results = _probe_results(source.cells, cases, workdir, options, deny,
-                                           timeout=max(options.timeout, 60))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    for number, outcome in enumerate(outcomes):
-        if outcome.status != "ok":
-            raise GradingError(f"the solution {source.path.name} fails in cell {number}: {outcome.error}")
-    for test, result in zip(source.tests, results):
-        if "value" not in result:
-            raise GradingError(f"hidden test {test.name!r} fails on the solution: "
-                               f"{result.get('error')}: {result.get('message')}")
-    return [r["value"] for r in results]
-
-
-# ------------------------------------------------------------------------ one submission
-
-def _load_submission(path: Path):
-    """(notebook, None) or (None, reason the notebook cannot be graded)."""
-    import nbformat
-
-    if not path.is_file():
-        return None, "missing file: no notebook at this path"
-    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
-        return None, f"the notebook is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB"
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text)
-    except (UnicodeDecodeError, ValueError) as err:
-        return None, f"not a valid notebook file (broken JSON: {err})"
-    if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
-        return None, "not a Jupyter notebook (no cells)"
-    version = data.get("nbformat")
-    if not isinstance(version, int) or version not in (3, 4):
-        return None, f"unsupported notebook format (nbformat {version!r}; save it from Jupyter as version 4)"
-    try:
-        nb = nbformat.reads(text, as_version=4)
-        nbformat.validate(nb)
-    except Exception as err:  # noqa: BLE001 - any schema problem
-        return None, f"not a valid notebook (format version {version}): {str(err).splitlines()[0][:200]}"
-    return nb, None
-
-
-def grade_one(path: Path, ident: str, source: Source, cases, expected, options: Options,
-              deny, run_root: Path) -> dict:
-    """Grade one submission; never raises (a grader failure becomes the row's status)."""
-    total_points = sum(t.points for t in source.tests)
-    row = {"submission": ident, "file": str(path), "status": "graded", "notes": [],
-           "tests": {t.name: 0.0 for t in source.tests}, "lines": {}, "total": 0.0,
-           "max": total_points, "source": source.digest}
-    started = time.perf_counter()
-    try:
-        nb, problem = _load_submission(path)
-        if problem:
-            row["status"] = "not graded"
-            row["notes"].append(problem)
-            row["lines"] = {t.name: "not run: " + problem for t in source.tests}
-            return row
-        exercise = nb.metadata.get("nnkit", {}).get("exercise") if isinstance(nb.metadata.get("nnkit"), dict) else None
-        if exercise and exercise != source.name:
-            row["notes"].append(f"this notebook is exercise '{exercise}', not '{source.name}'")
-        cells = [markers.cell_text(c) for c in nb.cells if c.cell_type == "code"]
-        workdir = Path(tempfile.mkdtemp(prefix="sub-", dir=run_root))
+    def __init__(self, source: Source, options: Options, seed: int, protected=()):
+        self.source, self.options, self.seed = source, options, seed
+        self.cases = make_cases(source.tests, seed)
+        self.live: set = set()
+        self.stopping = threading.Event()
         try:
-            shutil.copyfile(path, workdir / "submission.ipynb")
-            outcomes, results = _probe_results(cells, cases, workdir, options, deny)
+            self.isolation = Isolation(isolate=options.isolate, protected=protected)
+        except SandboxError as err:
+            raise GradingError(str(err)) from None
+        self.scratch = scratch_root()
+        self.expected: list = []
+        self.variants: list = []   # (hint, results per test) for each misconception
+
+    # -- the reference --------------------------------------------------------------------
+    def _run(self, cells, notebook: bytes, budget: float, timeout: float):
+        workdir = Path(self.scratch) / f"run-{secrets.token_hex(6)}"
+        try:
+            return run_notebook(self.isolation, notebook, cells, self.cases, timeout=timeout,
+                                budget=budget, limits=self.options.limits(budget), scratch=workdir,
+                                live=self.live)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        for number, outcome in enumerate(outcomes):
-            if outcome.status in ("timeout", "died", "flood"):
+
+    def run_reference(self) -> None:
+        """Run the solution (and each misconception) on the drawn inputs; keep their results."""
+        src, timeout = self.source, max(self.options.timeout, 60.0)
+        try:
+            run = self._run(src.cells, b"{}", REFERENCE_BUDGET_S, timeout)
+        except SandboxError as err:
+            raise GradingError(str(err)) from None
+        for number, outcome in enumerate(run.cells):
+            if outcome.status != "ok":
+                raise GradingError(f"the solution {src.path.name} fails in code cell {number + 1}: "
+                                   f"{outcome.error or outcome.status}")
+        for test, case, reply in zip(src.tests, self.cases, run.probes):
+            results = _parse_probe(reply, len(case["args"]))
+            bad = [r for r in results if "value" not in r]
+            if bad:
+                raise GradingError(f"hidden test {test.name!r} fails on the solution: "
+                                   f"{bad[0].get('error')}: {bad[0].get('message')}")
+            self.expected.append([r["value"] for r in results])
+        for hint, code in src.misconceptions:
+            run = self._run(src.cells + [code], b"{}", REFERENCE_BUDGET_S, timeout)
+            self.variants.append((hint, [_parse_probe(reply, len(case["args"]))
+                                         for case, reply in zip(self.cases, run.probes)]))
+
+    # -- one submission -------------------------------------------------------------------
+    def run_submission(self, sub: submission.Submission):
+        """Run one submission in its own sandbox; the learner's results, not yet scored."""
+        return self._run(sub.cells, sub.data, self.options.budget, self.options.timeout)
+
+    def _misconception(self, test: HiddenTest, index: int, results: list[dict], args: list) -> str:
+        for hint, variant in self.variants:
+            theirs = variant[index]
+            if all("value" in v for v in theirs) and all(
+                    "value" in r and score_test(test, r, v["value"], a)[0]
+                    for r, v, a in zip(results, theirs, args)):
+                return hint
+        return ""
+
+    def score(self, row: dict, run) -> dict:
+        """Fill ``row`` from a notebook run: points, feedback lines and notes."""
+        src = self.source
+        for number, outcome in enumerate(run.cells):
+            if outcome.status in ("timeout", "died"):
                 row["notes"].append(f"code cell {number + 1}: {outcome.error}")
-        if any(o.status == "error" and o.error.startswith("MemoryError") for o in outcomes):
-            row["notes"].append(f"a cell ran out of memory (limit {options.memory_mb} MB)")
-        for test, case, result, value in zip(source.tests, cases, results, expected):
-            passed, line = score_test(test, result, value, codec.decode(case["args"]))
-            if not passed and test.hint:
-                line += f" (hint: {test.hint})"
-            if result.get("warnings"):
-                line += f" [NumPy warned: {result['warnings'][0]}]"
+        if any(o.status == "error" and o.error.startswith("MemoryError") for o in run.cells):
+            row["notes"].append(f"a cell ran out of memory (limit {self.options.memory_mb} MB)")
+        skipped = [o for o in run.cells + run.probes if isinstance(o, CellOutcome) and o.status == "skipped"]
+        if skipped:
+            row["notes"].append(skipped[0].error)
+        for index, (test, case, reply, expected) in enumerate(zip(src.tests, self.cases, run.probes, self.expected)):
+            results = _parse_probe(reply, len(case["args"]))
+            args = [codec.decode(a) for a in case["args"]]
+            passed, line = True, "passed"
+            for number, (result, value, arg) in enumerate(zip(results, expected, args)):
+                ok, text = score_test(test, result, value, arg)
+                if not ok:
+                    where = f" (input set {number + 1} of {len(results)})" if len(results) > 1 else ""
+                    passed, line = False, text + where
+                    break
+            if not passed:
+                looks_like = self._misconception(test, index, results, args)
+                if looks_like:
+                    line += f" — this looks like: {looks_like}"
+                if test.hint:
+                    line += f" (hint: {test.hint})"
+                warnings = [w for r in results for w in r.get("warnings", [])]
+                if warnings:
+                    line += f" [NumPy warned: {warnings[0]}]"
             row["tests"][test.name] = test.points if passed else 0.0
-            row["lines"][test.name] = line
+            row["lines"][test.name] = clean_text(line, 600)
         row["total"] = sum(row["tests"].values())
-    except Exception as err:  # noqa: BLE001 - the batch must go on
-        row["status"] = "grader error"
-        row["notes"].append(f"{type(err).__name__}: {err}")
-    row["seconds"] = round(time.perf_counter() - started, 2)
-    return row
+        row["notes"] = [clean_text(n, 300) for n in row["notes"]]
+        return row
+
+    def grade_one(self, path: Path, ident: str) -> dict:
+        """Grade one submission; never raises (a failure becomes the row's status)."""
+        src = self.source
+        row = {"submission": ident, "file": str(path), "status": "graded", "notes": [],
+               "tests": {t.name: 0.0 for t in src.tests}, "lines": {}, "total": 0.0,
+               "max": sum(t.points for t in src.tests), "source": src.digest, "seed": self.seed,
+               "file_digest": None, "graded_now": True}
+        started = time.perf_counter()
+        try:
+            sub = submission.load(path)
+            row["file_digest"] = sub.digest
+            if sub.exercise and sub.exercise != src.name:
+                row["notes"].append(f"this notebook is exercise '{sub.exercise}', not '{src.name}'")
+            if self.stopping.is_set():
+                raise UntrustedData("not run: grading was interrupted")
+            self.score(row, self.run_submission(sub))
+        except UntrustedData as err:
+            row["status"] = "not graded"
+            row["notes"].append(clean_text(err, 300))
+            row["lines"] = {t.name: "not run: " + clean_text(err, 300) for t in src.tests}
+        except SandboxError as err:
+            row["status"] = "not graded"
+            row["notes"].append("not graded: the sandbox could not start (" + clean_text(err, 200) + ")")
+        except Exception as err:  # noqa: BLE001 - the batch must go on
+            row["status"] = "grader error"
+            row["notes"].append(clean_text(f"{type(err).__name__}: {err}", 300))
+        row["seconds"] = round(time.perf_counter() - started, 2)
+        return row
+
+    def stop(self) -> None:
+        """Stop every running kernel now (the grader was interrupted)."""
+        self.stopping.set()
+        for kernel in list(self.live):
+            kernel.kill()
+
+    def close(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------ reporting
 
 def feedback_text(row: dict, source: Source) -> str:
+    """The learner's feedback page (Markdown). Every line from a submission is already cleaned."""
     lines = [f"# Feedback for {row['submission']} — {source.name}", "",
              f"**Score: {row['total']:g} / {row['max']:g}**", ""]
     if row["status"] != "graded":
         lines += [f"Status: {row['status']}.", ""]
     for note in row["notes"]:
-        lines.append(f"- Note: {note}")
+        lines.append(f"- Note: {_markdown_cell(note)}")
     if row["notes"]:
         lines.append("")
     lines += ["| test | points | result |", "|---|---|---|"]
     for test in source.tests:
         got = row["tests"].get(test.name, 0.0)
-        text = str(row["lines"].get(test.name, "")).replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {test.name} | {got:g} / {test.points:g} | {text} |")
+        lines.append(f"| {test.name} | {got:g} / {test.points:g} | {_markdown_cell(row['lines'].get(test.name, ''))} |")
+    lines += ["", f"Graded with seed {row.get('seed')}."]
     return "\n".join(lines) + "\n"
+
+
+def _markdown_cell(text) -> str:
+    """Learner text inside a Markdown page: one line, no table breaks, no HTML, no emphasis tricks."""
+    text = clean_text(text, 600)
+    return re.sub(r"([\\|*_`#<>\[\]])", r"\\\1", text)
+
+
+def _csv_cell(text) -> str:
+    """A CSV cell a spreadsheet will not run as a formula."""
+    text = clean_text(text, 2000)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 def write_csv(out_dir: Path, source: Source, rows: list[dict]) -> Path:
@@ -292,11 +334,12 @@ def write_csv(out_dir: Path, source: Source, rows: list[dict]) -> Path:
     tmp = path.with_suffix(".csv.tmp")
     with tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["submission", "status", *names, "total", "max_points", "notes"])
+        writer.writerow(["submission", "status", *names, "total", "max_points", "seed", "notes"])
         for row in sorted(rows, key=lambda r: r["submission"]):
-            writer.writerow([row["submission"], row["status"],
+            writer.writerow([_csv_cell(row["submission"]), row["status"],
                              *[f"{row['tests'].get(n, 0.0):g}" for n in names],
-                             f"{row['total']:g}", f"{row['max']:g}", "; ".join(row["notes"])])
+                             f"{row['total']:g}", f"{row['max']:g}", row.get("seed", ""),
+                             _csv_cell("; ".join(row["notes"]))])
     os.replace(tmp, path)
     return path
 
@@ -305,62 +348,147 @@ def _identities(paths) -> list[str]:
     seen: dict[str, int] = {}
     out = []
     for path in paths:
-        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem) or "submission"
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem).strip(".") or "submission"
         seen[base] = seen.get(base, 0) + 1
         out.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
     return out
 
 
-def grade(source, submissions, out_dir, *, jobs=2, timeout=30.0, memory_mb=2048, force=False,
-          seed=None, progress=True, output_cap=OUTPUT_CAP) -> list[dict]:
+def _saved_row(path: Path) -> dict | None:
+    """A row this grader wrote earlier (read as carefully as anything else on disk)."""
+    try:
+        row = parse_json(read_regular_file(path, 4 * 2**20).decode("utf-8"), 16)
+    except (UntrustedData, UnicodeDecodeError):
+        return None
+    return row if isinstance(row, dict) else None
+
+
+def _file_digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(read_regular_file(path, submission.MAX_NOTEBOOK_BYTES)).hexdigest()
+    except UntrustedData:
+        return None
+
+
+def protected_paths(source: Path, submissions, out_dir: Path) -> list[str]:
+    """What no sandbox may see: the solutions folder, the output, the submissions, the repository."""
+    paths = {source.resolve().parent, Path(out_dir).resolve()}
+    paths |= {Path(p).resolve().parent for p in submissions}
+    for parent in source.resolve().parents:
+        if (parent / ".git").exists():
+            paths.add(parent / ".git")
+            paths.add(parent / "solutions")
+    return sorted(str(p) for p in paths)
+
+
+@dataclass
+class Summary:
+    """What a ``grade`` call did."""
+
+    rows: list = field(default_factory=list)
+    graded_now: int = 0
+    already_graded: int = 0
+    not_graded: int = 0
+    seed: int = 0
+    seconds: float = 0.0
+
+
+def grade(source, submissions, out_dir, *, jobs=2, timeout=30.0, notebook_timeout=None, memory_mb=2048,
+          force=False, seed=None, progress=True, isolate=True) -> list[dict]:
     """Grade ``submissions`` against solutions notebook ``source`` into ``out_dir``.
 
-    Returns one row (a dict) per submission.  ``seed`` fixes the hidden inputs (by default a
-    fresh one per run).  Already graded submissions are skipped unless ``force``.
+    Returns one row (a dict) per submission, in the order given; ``grade_batch`` also says how
+    many were graded now. ``seed`` fixes the hidden inputs (default: a fresh one, recorded in
+    every row). Submissions already graded with the same file, solution and tests are skipped
+    unless ``force``. ``isolate=False`` runs kernels without a sandbox: trusted notebooks only.
     """
+    return grade_batch(source, submissions, out_dir, jobs=jobs, timeout=timeout,
+                       notebook_timeout=notebook_timeout, memory_mb=memory_mb, force=force, seed=seed,
+                       progress=progress, isolate=isolate).rows
+
+
+def grade_batch(source, submissions, out_dir, *, jobs=2, timeout=30.0, notebook_timeout=None,
+                memory_mb=2048, force=False, seed=None, progress=True, isolate=True) -> Summary:
+    """``grade``, returning a ``Summary`` (rows and counts)."""
+    started = time.perf_counter()
     src = load_source(source)
     out = Path(out_dir)
     (out / "feedback").mkdir(parents=True, exist_ok=True)
     (out / "results").mkdir(parents=True, exist_ok=True)
     paths = [Path(p) for p in submissions]
     idents = _identities(paths)
-    options = Options(timeout=float(timeout), memory_mb=int(memory_mb), output_cap=int(output_cap))
+    seed = secrets.randbits(32) if seed is None else int(seed)
+    summary = Summary(seed=seed)
     rows, todo = {}, []
     for path, ident in zip(paths, idents):
-        saved = out / "results" / f"{ident}.json"
-        if saved.is_file() and not force:
-            try:
-                row = json.loads(saved.read_text())
-                if row.get("source") == src.digest and row.get("file") == str(path):
-                    rows[ident] = row
-                    continue
-            except ValueError:
-                pass
-        todo.append((path, ident))
+        saved = None if force else _saved_row(out / "results" / f"{ident}.json")
+        if (saved and saved.get("source") == src.digest and saved.get("file") == str(path)
+                and saved.get("file_digest") == _file_digest(path)):
+            saved["graded_now"] = False
+            rows[ident] = saved
+        else:
+            todo.append((path, ident))
+    options = Options(timeout=float(timeout), notebook_timeout=notebook_timeout, memory_mb=int(memory_mb),
+                      isolate=isolate)
     if todo:
-        run_root = Path(tempfile.mkdtemp(prefix="nnkit-grade-"))
-        try:
-            deny = _protected(src, paths, out, run_root)
-            cases = make_cases(src.tests, secrets.randbits(32) if seed is None else int(seed))
-            expected = reference_results(src, cases, options, run_root, deny)
-            lock = threading.Lock()
-            bar = _progress(len(todo), progress)
-            with ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
-                futures = [pool.submit(grade_one, p, i, src, cases, expected, options, deny, run_root)
-                           for p, i in todo]
+        _grade_todo(src, todo, options, seed, out, rows, paths, jobs, progress)
+    write_csv(out, src, list(rows.values()))
+    summary.rows = [rows[i] for i in idents]
+    summary.graded_now = sum(1 for r in summary.rows if r.get("graded_now") and r["status"] == "graded")
+    summary.already_graded = sum(1 for r in summary.rows if not r.get("graded_now"))
+    summary.not_graded = len(summary.rows) - summary.graded_now - summary.already_graded
+    summary.seconds = round(time.perf_counter() - started, 1)
+    return summary
+
+
+def _grade_todo(src, todo, options, seed, out, rows, paths, jobs, progress) -> None:
+    grading = Grading(src, options, seed, protected_paths(src.path, paths, out))
+    lock = threading.Lock()
+    previous = _raise_on_sigterm()
+    try:
+        grading.run_reference()
+        bar = _progress(len(todo), progress)
+        with ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
+            futures = [pool.submit(grading.grade_one, p, i) for p, i in todo]
+            try:
                 for future in as_completed(futures):
                     row = future.result()
                     with lock:
                         rows[row["submission"]] = row
-                        (out / "results" / f"{row['submission']}.json").write_text(json.dumps(row))
-                        (out / "feedback" / f"{row['submission']}.md").write_text(feedback_text(row, src))
+                        _write_row(out, src, row)
                         write_csv(out, src, list(rows.values()))
                     bar.update(1)
-            bar.close()
-        finally:
-            shutil.rmtree(run_root, ignore_errors=True)
-    write_csv(out, src, list(rows.values()))
-    return [rows[i] for i in idents]
+            except BaseException:
+                grading.stop()
+                for future in futures:
+                    future.cancel()
+                raise
+        bar.close()
+    finally:
+        grading.stop()
+        grading.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _write_row(out: Path, src: Source, row: dict) -> None:
+    """Write one finished submission's result and feedback (atomically, grader only)."""
+    for path, text in ((out / "results" / f"{row['submission']}.json", json.dumps(row)),
+                       (out / "feedback" / f"{row['submission']}.md", feedback_text(row, src))):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def _raise_on_sigterm():
+    """Turn SIGTERM into KeyboardInterrupt while grading, so clean-up runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def _progress(total: int, enabled: bool):

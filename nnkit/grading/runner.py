@@ -1,146 +1,150 @@
-"""Run a list of code cells in a fresh Jupyter kernel, surviving whatever the cells do.
+"""Run a notebook's code cells, then the hidden-test probes, in a sandboxed kernel.
 
 - each cell has a time limit; on expiry the kernel is interrupted (KeyboardInterrupt), and if
-  the cell still does not stop within a grace period the kernel is killed;
-- output is not kept (only error names and messages), and a cell that floods output past a cap
-  is interrupted;
-- when a cell kills the kernel (os._exit, a signal, a crash, an ignored interrupt), a fresh
-  kernel replays the earlier cells, skips the fatal one and goes on (a few times at most).
+  the cell does not stop within a grace period the whole sandbox is killed;
+- the notebook as a whole has a wall-clock budget: what has not run when it is spent is
+  skipped, so a notebook of many slow cells costs the batch no more than the budget;
+- when a cell kills the kernel (os._exit, a signal, a crash, an ignored interrupt, garbage on
+  the kernel's pipe), a fresh sandbox replays the earlier cells, skips the fatal one and goes
+  on (a few times at most);
+- nothing a cell prints is kept; only error names and messages come back, cleaned.
 """
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import DeadKernelError
+from nnkit.grading.isolation import KernelDied
+from nnkit.grading.untrusted import clean_text
 
-GRACE_S = 3.0
+GRACE_S = 2.0
 MAX_RESTARTS = 3
 
 
 @dataclass
 class CellOutcome:
-    """How one cell ended: status is ok, error, timeout, flood, died or skipped."""
+    """How one cell ended: status is ok, error, timeout, died or skipped."""
 
     status: str
     error: str = ""
 
 
-class _Client(NotebookClient):
-    """A NotebookClient that keeps only errors and caps the output it accepts."""
+@dataclass
+class NotebookRun:
+    """What running a notebook gave: one outcome per cell, one reply per probe (or None)."""
 
-    def __init__(self, *args, output_cap: int, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.output_cap = output_cap
-        self.output_bytes = 0
-        self.flooded = False
-        self.timed_out = False
-
-    def output(self, outs, msg, display_id, cell_index):
-        if msg["msg_type"] == "error":
-            content = msg["content"]
-            outs.append(nbformat.v4.new_output(
-                "error", ename=str(content.get("ename", ""))[:100],
-                evalue=str(content.get("evalue", ""))[:400], traceback=[]))
-            return None
-        self.output_bytes += len(str(msg.get("content", "")))
-        if self.output_bytes > self.output_cap and not self.flooded:
-            self.flooded = True
-            asyncio.ensure_future(self.km.interrupt_kernel())
-        return None
-
-    async def _async_handle_timeout(self, timeout, cell=None):
-        self.timed_out = True
-        return await super()._async_handle_timeout(timeout, cell)
+    cells: list = field(default_factory=list)
+    probes: list = field(default_factory=list)
+    seconds: float = 0.0
+    restarts: int = 0
 
 
-def _outcome(client: _Client, cell) -> CellOutcome:
-    errors = [o for o in cell.outputs if o.get("output_type") == "error"]
-    if client.flooded:
-        return CellOutcome("flood", "printed more output than allowed")
-    if client.timed_out:
-        return CellOutcome("timeout", "ran past the time limit and was interrupted")
-    if errors:
-        return CellOutcome("error", f"{errors[0].ename}: {errors[0].evalue}".strip())
-    return CellOutcome("ok")
+class _Clock:
+    def __init__(self, budget: float):
+        self.budget = budget
+        self.end = time.monotonic() + budget
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
 
 
-async def _run_cell(client: _Client, source: str, timeout: float) -> CellOutcome:
-    cell = nbformat.v4.new_code_cell(source)
-    client.nb.cells.append(cell)
-    client.flooded = client.timed_out = False
-    client.output_bytes = 0
+def _ask(kernel, seq: int, message: dict, timeout: float, clock: _Clock):
+    """Send one cell or probe and wait for its reply: (status, reply or error text)."""
+    limit = min(timeout, clock.left())
+    if limit <= 0:
+        return "budget", None
     try:
-        await asyncio.wait_for(
-            client.async_execute_cell(cell, len(client.nb.cells) - 1, store_history=False),
-            timeout + GRACE_S)
-    except asyncio.TimeoutError:
-        await _kill(client)
+        kernel.send({"seq": seq, **message}, time.monotonic() + min(limit, 10.0))
+        deadline = time.monotonic() + limit
+        while True:
+            reply = kernel.receive(deadline)
+            if reply is None or reply.get("seq") == seq:
+                break
+        if reply is not None:
+            return "answered", reply
+        kernel.interrupt()
+        grace = time.monotonic() + GRACE_S
+        while True:
+            reply = kernel.receive(grace)
+            if reply is None or reply.get("seq") == seq:
+                break
+    except KernelDied as err:
+        return "died", str(err)
+    out_of_budget = clock.left() <= 0
+    if reply is None:
+        return ("budget" if out_of_budget else "ignored"), None
+    return ("budget" if out_of_budget else "timeout"), reply
+
+
+def _cell_outcome(status: str, reply, timeout: float) -> CellOutcome:
+    if status == "answered":
+        if reply.get("status") == "ok":
+            return CellOutcome("ok")
+        name, value = clean_text(reply.get("ename", "Error"), 60), clean_text(reply.get("evalue", ""), 300)
+        return CellOutcome("error", f"{name}: {value}".strip().rstrip(":"))
+    if status == "timeout":
+        return CellOutcome("timeout", f"ran past the time limit ({timeout:g} s per cell) and was interrupted")
+    if status == "ignored":
         return CellOutcome("died", "ignored the interrupt after the time limit; the kernel was stopped")
-    except DeadKernelError:
-        if client.timed_out:
-            return CellOutcome("died", "ignored the interrupt after the time limit; the kernel was stopped")
-        return CellOutcome("died", "stopped the Python kernel (os._exit, a signal or a crash)")
-    return _outcome(client, cell)
+    if status == "budget":
+        return CellOutcome("skipped", "")
+    return CellOutcome("died", "stopped the Python kernel (os._exit, a signal, a crash or "
+                               "damage to the kernel's connection)")
 
 
-async def _kill(client: _Client) -> None:
-    try:
-        if client.km is not None:
-            await client.km._async_kill_kernel()  # noqa: SLF001 - immediate stop is what we want
-    except Exception:  # noqa: BLE001 - the kernel may already be gone
-        pass
+def run_notebook(isolation, notebook: bytes, cells: list[str], probes: list[dict], *, timeout: float,
+                 budget: float, limits, scratch, live=None) -> NotebookRun:
+    """Run ``cells`` then one probe per hidden test; never raises for what the notebook does.
 
-
-async def run_cells(cells, *, setup: str, workdir, timeout: float, output_cap: int,
-                    replay, env=None) -> list[CellOutcome]:
-    """Run ``cells`` (sources) after ``setup``; return one outcome per cell.
-
-    ``replay(i)`` says whether cell ``i`` is re-run in a fresh kernel after a later cell
-    killed the previous one (learner cells yes, probe cells no).
+    ``live``: a set the running kernel is added to while it runs (so that an interrupted
+    grader can stop it). Raises ``SandboxError`` only when no sandbox can be started at all.
     """
-    outcomes: list[CellOutcome | None] = [None] * len(cells)
+    items = [("cell", {"op": "cell", "code": c}) for c in cells]
+    items += [("probe", {"op": "probe", "case": p}) for p in probes]
+    outcomes: list = [None] * len(items)
     fatal: set[int] = set()
-    start, restarts = 0, 0
-    env = dict(os.environ if env is None else env)
-    while start < len(cells):
-        client = _Client(nbformat.v4.new_notebook(), timeout=timeout, interrupt_on_timeout=True,
-                         allow_errors=True, kernel_name="python3", iopub_timeout=5,
-                         shutdown_kernel="immediate", output_cap=output_cap,
-                         resources={"metadata": {"path": str(workdir)}})
+    clock, started = _Clock(budget), time.monotonic()
+    run = NotebookRun()
+    first, seq = 0, 0
+    while first < len(items) and clock.left() > 0:
+        kernel = isolation.start(notebook, limits, scratch)
+        if live is not None:
+            live.add(kernel)
         died_at = None
         try:
-            async with client.async_setup_kernel(env=env, stderr=subprocess.DEVNULL):
-                first = await _run_cell(client, setup, max(timeout, 30))
-                if first.status != "ok":
-                    raise RuntimeError(f"the grading kernel could not start its sandbox: {first.error}")
-                for i in range(start):
-                    if replay(i) and i not in fatal:
-                        again = await _run_cell(client, cells[i], timeout)
-                        if again.status == "died":
-                            fatal.add(i)
-                            outcomes[i] = again
-                            died_at = i
-                            break
-                if died_at is None:
-                    for i in range(start, len(cells)):
-                        outcomes[i] = await _run_cell(client, cells[i], timeout)
-                        if outcomes[i].status == "died":
-                            fatal.add(i)
-                            died_at = i
-                            break
-        except DeadKernelError:
-            pass
+            order = [i for i in range(first) if items[i][0] == "cell" and i not in fatal]
+            order += list(range(first, len(items)))
+            for i in order:
+                seq += 1
+                status, reply = _ask(kernel, seq, items[i][1], timeout, clock)
+                replay = i < first
+                if status == "budget":
+                    break
+                if status in ("died", "ignored"):
+                    fatal.add(i)
+                    died_at = i
+                    outcomes[i] = _cell_outcome(status, reply, timeout)
+                    break
+                if not replay:
+                    outcomes[i] = (_cell_outcome(status, reply, timeout) if items[i][0] == "cell"
+                                   else (reply if status == "answered" else _cell_outcome(status, reply, timeout)))
+        finally:
+            kernel.kill()
+            if live is not None:
+                live.discard(kernel)
         if died_at is None:
             break
-        start = max(start, died_at + 1)
-        restarts += 1
-        if restarts > MAX_RESTARTS:
-            for i in range(start, len(cells)):
+        first = max(first, died_at + 1)
+        run.restarts += 1
+        if run.restarts > MAX_RESTARTS:
+            for i in range(first, len(items)):
                 outcomes[i] = CellOutcome("skipped", "not run: the kernel was stopped too many times")
             break
-    return [o or CellOutcome("skipped", "not run") for o in outcomes]
+    spent = f"not run: the notebook used up its time budget ({budget:g} s)"
+    for i, outcome in enumerate(outcomes):
+        if outcome is None or (isinstance(outcome, CellOutcome) and outcome.status == "skipped" and not outcome.error):
+            outcomes[i] = CellOutcome("skipped", spent)
+    n = len(cells)
+    run.cells, run.probes = outcomes[:n], outcomes[n:]
+    run.seconds = round(time.monotonic() - started, 2)
+    return run
