@@ -27,15 +27,6 @@ NOTEBOOK_LIMIT_S = 90.0
 #: Test files that must run after every notebook, in this order (the browser test is last).
 RUN_LAST = ("tests/test_book_build.py", "tests/test_browser.py")
 
-# This process draws off-screen; kernels started from it keep the notebook's inline backend.
-os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-try:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-except ImportError:  # pragma: no cover - matplotlib is a dependency
-    pass
-
 
 def _load_build_module():
     """Import book/build.py (the book folder is not a package)."""
@@ -47,6 +38,18 @@ def _load_build_module():
 
 
 book_build = _load_build_module()
+
+# This process draws off-screen; kernels started from it keep the notebook's inline backend.
+os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+# Explorers (nnkit.viz.explore) pre-render their frames, as in the book build, whose cache
+# these executions fill.
+os.environ[book_build.EXPLORERS_VARIABLE] = "static"
+try:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+except ImportError:  # pragma: no cover - matplotlib is a dependency
+    pass
 
 
 # --------------------------------------------------------------------------------------
@@ -134,17 +137,21 @@ class _NotebookRun:
         self.client.clear_before_next_output = False  # set by nbclient's own execute loop
 
     def attach(self, nb_file):
-        """Wrap the running kernel so that every message nbval reads is also replayed."""
+        """Wrap the running kernel: cells run as Jupyter runs them, and every message nbval
+        reads is also replayed (book notebooks)."""
         kernel = getattr(nb_file, "kernel", None)
-        if self.client is None or kernel is None or getattr(kernel, "_nnkit_wrapped", False):
+        if kernel is None or getattr(kernel, "_nnkit_wrapped", False):
             return
-        self.client.kc = kernel.kc  # Output widgets sync their state back to the kernel
+        if self.client is not None:
+            self.client.kc = kernel.kc  # Output widgets sync their state back to the kernel
         run = self
-        original_execute = kernel.execute_cell_input
         original_get = kernel.get_message
 
         def execute_cell_input(source, allow_stdin=None):
-            run.msg_id = original_execute(source, allow_stdin=allow_stdin)
+            # nbval executes with store_history=False, and IPython then ignores a trailing ';'
+            # (it looks for the ';' in the history). Jupyter stores history; so do we.
+            run.msg_id = kernel.kc.execute(source, store_history=True, allow_stdin=allow_stdin,
+                                           stop_on_error=False)
             return run.msg_id
 
         def get_message(stream, timeout=None):

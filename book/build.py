@@ -68,6 +68,10 @@ WIDGETS_PATHS_JS = """\
 })();
 """
 
+#: Set to "static" for the kernels that execute the chapters: explorers (nnkit.viz.explore)
+#: then draw every frame the built page swaps in as the reader moves a control.
+EXPLORERS_VARIABLE = "NNKIT_EXPLORERS"
+
 #: Keys of ``sphinx.config`` that point the pages at the local copies.
 LOCAL_SCRIPT_KEYS = ("html_static_path", "mathjax_path", "nb_ipywidgets_js")
 
@@ -311,6 +315,7 @@ def build_book(book_dir: Path = BOOK, *, use_cdn: bool = False, src: Path = NNKI
     # Chapters draw with the notebook's inline backend, whatever the caller uses.
     env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    env[EXPLORERS_VARIABLE] = "static"
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env, cwd=book_dir.parent)
     lines = []
