@@ -1,4 +1,6 @@
 """Every autodiff primitive against finite differences, plus the tape's semantics."""
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -234,6 +236,38 @@ def test_no_grad_records_nothing():
     assert not y.requires_grad
     with pytest.raises(RuntimeError, match="does not require a gradient"):
         y.backward()
+
+
+def test_no_grad_blocks_nest_and_restore_the_setting():
+    w = Tensor(np.ones(2), requires_grad=True)
+    with no_grad():
+        with no_grad():
+            assert not ad.is_grad_enabled()
+        assert not ad.is_grad_enabled() and not (w * 2).requires_grad
+    assert ad.is_grad_enabled() and (w * 2).requires_grad
+    with pytest.raises(ZeroDivisionError), no_grad():
+        1 / 0
+    assert ad.is_grad_enabled()
+
+
+def test_no_grad_holds_for_its_own_thread_only():
+    """As in PyTorch: evaluation under no_grad() in one thread leaves another thread's tape alone."""
+    w = Tensor(np.ones(2), requires_grad=True)
+    inside, entered, other_done = {}, threading.Event(), threading.Event()
+
+    def evaluate():
+        with no_grad():
+            entered.set()
+            other_done.wait(5)
+            inside["records"] = (w * 2).requires_grad
+
+    t = threading.Thread(target=evaluate)
+    t.start()
+    entered.wait(5)
+    records_here = (w * 2).requires_grad  # this thread is not inside no_grad()
+    other_done.set()
+    t.join(5)
+    assert records_here is True and inside["records"] is False
 
 
 def test_backward_on_non_scalar_needs_gradient():

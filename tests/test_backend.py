@@ -24,7 +24,7 @@ def strict_backend():
 
 # ------------------------------------------------------------ selection
 def test_unknown_backend_is_named_in_the_error():
-    with pytest.raises(backend.BackendError, match="'jax'.*'numpy' or 'cupy'"):
+    with pytest.raises(backend.BackendError, match="'jax'.*registered: cupy, numpy, strict"):
         nnkit.use("jax")
     assert backend.name() == "numpy"
 
@@ -33,7 +33,7 @@ def test_cupy_missing_gives_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)  # makes ``import cupy`` fail here
     with pytest.raises(backend.BackendError, match=r"pip install 'nnkit\[gpu\]'"):
         nnkit.use("cupy")
-    assert backend.name() == "numpy" and backend.FOREIGN == [False]
+    assert backend.name() == "numpy" and not backend.is_foreign()
 
 
 def test_cupy_without_a_gpu_is_refused(monkeypatch):
@@ -44,17 +44,59 @@ def test_cupy_without_a_gpu_is_refused(monkeypatch):
     assert backend.xp() is np
 
 
+def _run(code, env=None):
+    """Run ``code`` in a fresh interpreter; return its stdout words (and fail on an error)."""
+    result = subprocess.run([sys.executable, "-c", code], env={"PATH": "", **(env or {})},
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_the_backend_does_not_load_the_strict_stand_in():
+    """``strict`` is registered by ``import nnkit.testing``; before that, use("strict") says so."""
+    code = (
+        "import sys, nnkit\n"
+        "print(any(m.startswith('nnkit.testing') for m in sys.modules))\n"
+        "try:\n    nnkit.use('strict')\nexcept nnkit.backend.BackendError as err:\n    print('refused:', err)\n"
+        "import nnkit.testing\n"
+        "nnkit.use('strict'); print(nnkit.backend.name())"
+    )
+    out = " ".join(_run(code))
+    assert out.startswith("False refused: unknown backend 'strict' (run `import nnkit.testing` first")
+    assert out.endswith("strict")
+
+
 def test_environment_variable_selects_the_backend():
-    code = "import nnkit; from nnkit import backend; print(backend.name(), backend.FOREIGN[0], type(backend.xp().ones(2)).__name__)"
-    out = subprocess.run([sys.executable, "-c", code], env={"NNKIT_BACKEND": "strict", "PATH": ""},
-                         capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["strict", "True", "StrictArray"]
+    code = ("import nnkit; from nnkit import backend; print(backend.name(), backend.is_foreign(), "
+            "type(backend.xp().ones(2)).__name__)")
+    assert _run(code) == ["numpy", "False", "ndarray"]
+    # a backend that registers on import (nnkit.testing) is selected when it registers
+    assert _run(code, {"NNKIT_BACKEND": "strict"}) == ["numpy", "False", "ndarray"]
+    assert _run("import nnkit.testing; " + code, {"NNKIT_BACKEND": "strict"}) == ["strict", "True", "StrictArray"]
+
+
+def test_environment_variable_with_an_unknown_name_fails_at_import():
+    result = subprocess.run([sys.executable, "-c", "import nnkit"], env={"PATH": "", "NNKIT_BACKEND": "cupyy"},
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "unknown backend 'cupyy'" in result.stderr
+
+
+def test_a_namespace_registers_under_its_name(monkeypatch):
+    monkeypatch.setattr(backend, "_REGISTRY", dict(backend._REGISTRY))  # forgotten after the test
+    assert "numpy_again" not in backend.available()
+    backend.register("numpy_again", lambda: np)
+    assert "numpy_again" in backend.available()
+    nnkit.use("numpy_again")
+    try:
+        assert backend.name() == "numpy_again" and backend.xp() is np and backend.is_foreign()
+    finally:
+        nnkit.use("numpy")
 
 
 def test_switching_back_to_numpy_restores_plain_arrays(strict_backend):
-    assert backend.FOREIGN == [True] and backend.array_type() is StrictArray
+    assert backend.is_foreign() and backend.array_type() is StrictArray
     nnkit.use("numpy")
-    assert backend.FOREIGN == [False] and type(Tensor([1.0]).data) is np.ndarray
+    assert not backend.is_foreign() and type(Tensor([1.0]).data) is np.ndarray
 
 
 # ------------------------------------------------------- the stand-in itself

@@ -1,9 +1,11 @@
 """Reverse-mode automatic differentiation on arrays.
 
-``Tensor`` records the operations applied to it; ``backward()`` runs the
-vector-Jacobian products in reverse.  The primitives live in ``ops``.
+``Tensor`` records the operations applied to it on a tape (``tape``);
+``backward()`` runs the vector-Jacobian products in reverse.  ``tensor`` holds
+the class and the primitives behind its operators, ``ops`` every primitive.
 """
-from nnkit.autodiff.tensor import Tensor, is_grad_enabled, no_grad
+from nnkit.autodiff.tape import is_grad_enabled, no_grad
+from nnkit.autodiff.tensor import Tensor
 from nnkit.autodiff import ops
 from nnkit.autodiff.ops import (
     abs, add, as_tensor, clip, concatenate, cos, div, exp, log, log_softmax, logsumexp,

@@ -10,7 +10,6 @@ from collections import OrderedDict
 
 from nnkit import backend
 from nnkit.autodiff import Tensor
-from nnkit.backend import FOREIGN as _FOREIGN
 
 
 class ShapeError(ValueError):
@@ -42,7 +41,7 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
 
     def __call__(self, *args, **kwargs):
-        if _FOREIGN[0]:  # off NumPy: a model made before nnkit.use(...) must be moved first
+        if backend.is_foreign():  # off NumPy: a model made before nnkit.use(...) must be moved first
             self._check_backend()
         return self.forward(*args, **kwargs)
 
