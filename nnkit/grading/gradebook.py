@@ -123,23 +123,23 @@ CREATE TABLE feedback (
 """
 
 # Results graded with another version of a test (or a test since removed), and tests added
-# since a submission was graded: (submission id, test name).
+# since a submission was graded: (submission id, test name).  {only} narrows the submissions
+# (see ``_only``).
 STALE_TESTS = """
 SELECT s.id, r.test FROM submissions s
 JOIN results r ON r.submission = s.id
 LEFT JOIN tests t ON t.assignment = s.assignment AND t.name = r.test
-WHERE (:assignment IS NULL OR s.assignment = :assignment)
-  AND (t.name IS NULL OR t.digest != r.test_digest)
+WHERE (t.name IS NULL OR t.digest != r.test_digest) {only}
 UNION ALL
 SELECT s.id, t.name FROM submissions s
 JOIN tests t ON t.assignment = s.assignment
 LEFT JOIN results r ON r.submission = s.id AND r.test = t.name
-WHERE (:assignment IS NULL OR s.assignment = :assignment) AND r.test IS NULL
+WHERE r.test IS NULL {only}
 """
 
 STALE_SOLUTION = """
 SELECT s.id FROM submissions s JOIN assignments a ON a.name = s.assignment
-WHERE (:assignment IS NULL OR s.assignment = :assignment) AND s.solution_digest != a.solution_digest
+WHERE s.solution_digest != a.solution_digest {only}
 """
 
 
@@ -523,9 +523,8 @@ class Gradebook:
     def submissions(self, assignment: str | None = None, learner: str | None = None, *,
                     with_feedback: bool = False) -> list[Submission]:
         """Recorded submissions (all, or one assignment's, or one learner's), with their results."""
-        where = "WHERE (:assignment IS NULL OR s.assignment = :assignment) " \
-                "AND (:learner IS NULL OR s.learner = :learner)"
-        args = {"assignment": assignment, "learner": learner}
+        only, args = _only(assignment, learner)
+        where = "WHERE 1 " + only
         with self._transaction(write=False) as db:
             subs = {}
             for (sid, a, lr, file, fdig, sdig, submitted, graded, status, total, mx, notes, seed,
@@ -545,7 +544,7 @@ class Gradebook:
                 for sid, text in db.execute("SELECT f.submission, f.text FROM feedback f JOIN "
                                             f"submissions s ON s.id = f.submission {where}", args):
                     subs[sid].feedback = text
-            stale = _stale(db, assignment)
+            stale = _stale(db, assignment, learner)
         for sid in stale.keys() & subs.keys():
             subs[sid].stale = True
         return list(subs.values())
@@ -600,15 +599,26 @@ class Gradebook:
         return list(out.values())
 
 
-def _stale(db, assignment: str | None = None) -> dict:
+def _only(assignment: str | None, learner: str | None) -> tuple[str, dict]:
+    """SQL conditions on submissions ``s`` for one assignment and/or learner, and their parameters.
+
+    Only the conditions given are written out (not ``:x IS NULL OR ...``), so SQLite can use
+    its indexes on (assignment, learner) and on learner.
+    """
+    only = (" AND s.assignment = :assignment" if assignment is not None else "") + \
+           (" AND s.learner = :learner" if learner is not None else "")
+    return only, {"assignment": assignment, "learner": learner}
+
+
+def _stale(db, assignment: str | None = None, learner: str | None = None) -> dict:
     """Stale submissions: id -> the stale tests' names, or None when the solution changed."""
-    args = {"assignment": assignment}
+    only, args = _only(assignment, learner)
     stale: dict = {}
-    for sid, test in db.execute(STALE_TESTS, args):
+    for sid, test in db.execute(STALE_TESTS.format(only=only), args):
         stale.setdefault(sid, []).append(test)
     for sid, tests in stale.items():
         tests.sort()
-    for (sid,) in db.execute(STALE_SOLUTION, args):
+    for (sid,) in db.execute(STALE_SOLUTION.format(only=only), args):
         stale[sid] = None
     return stale
 

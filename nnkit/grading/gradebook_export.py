@@ -203,8 +203,8 @@ def _page(learner: str, subs: list) -> str:
         f"<title>Feedback for {escape(learner)}</title><style>{PAGE_STYLE}</style></head><body>",
         f"<h1>Feedback for {escape(learner)}</h1>",
         f"<p>Total: <strong>{number(sum(s.total for s in graded))} / "
-        f"{number(sum(s.max_points for s in graded))}</strong> points over {len(graded)} graded "
-        f"assignment{'s' if len(graded) != 1 else ''}.</p>"]
+        f"{number(sum(s.max_points for s in graded))}</strong> points over "
+        f"{_count(len(graded), 'graded assignment')}.</p>"]
     for sub in subs:
         parts.append(f"<section><h2>{escape(sub.assignment)}</h2>")
         parts.append(f"<p>Score: <strong>{number(sub.total)} / {number(sub.max_points)}</strong>"
@@ -272,6 +272,10 @@ def plain(text, width: int | None = None) -> str:
     return line if width is None or len(line) <= width else line[:width - 3] + "..."
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _percent(part, whole) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "-"
 
@@ -279,11 +283,10 @@ def _percent(part, whole) -> str:
 def format_summary(gb: Gradebook) -> str:
     """Per assignment: counts, the mean, and the tests with the lowest pass rate first."""
     summaries = gb.summary()
-    lines = [f"{gb.path}: {len(summaries)} assignments, {len(gb.learners())} learners"]
+    lines = [f"{gb.path}: {_count(len(summaries), 'assignment')}, {_count(len(gb.learners()), 'learner')}"]
     for s in summaries:
         mean = "-" if s.mean is None else f"{s.mean:.2f} / {number(s.max_points)} ({_percent(s.mean, s.max_points)})"
-        tests = f"{len(s.tests)} test{'s' if len(s.tests) != 1 else ''}"
-        lines += ["", f"{plain(s.name)}   ({tests}, {number(s.max_points)} points)",
+        lines += ["", f"{plain(s.name)}   ({_count(len(s.tests), 'test')}, {number(s.max_points)} points)",
                   f"  submitted {s.submitted}   graded {s.graded}   not gradable {s.not_graded}   "
                   f"to re-grade {s.stale + s.retry}   mean {mean}"]
         if not s.graded:
@@ -326,7 +329,8 @@ def run_export(gb: Gradebook, fmt: str, out, *, roster=None, id_field=None, lear
         if id_field:
             options["id_field"] = id_field
         EXPORTS[fmt](gb, out, **options)
-        done = f"wrote {out}: {len(_learners(_course(gb)[2], people))} learners, {len(gb.assignments())} assignments"
+        done = (f"wrote {out}: {_count(len(set(gb.learners()) | set(people or {})), 'learner')}, "
+                f"{_count(len(gb.assignments()), 'assignment')}")
     stale = {(a, learner) for a, learner, _ in gb.stale_results()}
     if stale:
         done += (f"\nnote: {len(stale)} submissions were graded before their solution or tests changed; "
