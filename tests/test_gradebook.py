@@ -193,6 +193,20 @@ def test_adapter_reads_the_grader_row(tmp_path):
     assert sub.submitted.endswith("Z") and sub.seed == 7 and sub.solution_digest == "s"
 
 
+def test_journal_kept_and_files_that_are_not_gradebooks(tmp_path, capsys):
+    path = tmp_path / "nfs.sqlite"
+    with Gradebook(path, journal="delete") as gb:
+        register(gb, "a1", tests=[("-t1", 1.0)])  # a test name may start with "-"
+    assert cli(["gradebook", "summary", "--gradebook", str(path)]) == 0
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    (tmp_path / "notes.sqlite").write_text("not a database at all, " * 100)
+    sqlite3.connect(tmp_path / "empty.sqlite").execute("CREATE TABLE x (y)").connection.close()
+    for name in ("notes.sqlite", "empty.sqlite"):
+        assert cli(["gradebook", "summary", "--gradebook", str(tmp_path / name)]) == 2
+        assert "is not a gradebook" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------- interrupted runs
 
 class StoppingConnection:

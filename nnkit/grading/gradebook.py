@@ -48,8 +48,9 @@ parameters, text is stored with a length cap (surrogates and NUL replaced), and 
 escapes it for where it goes (HTML, CSV, the terminal).
 
 One ``Gradebook`` object may be shared by threads (it serialises its own calls); several
-objects or processes on the same file are serialised by SQLite's locks.  The journal is WAL by
-default; ``journal="delete"`` for a folder on a network file system, where WAL does not work.
+objects or processes on the same file are serialised by SQLite's locks.  A new gradebook uses
+SQLite's write-ahead log (WAL); ``journal="delete"`` makes one for a folder on a network file
+system, where WAL does not work.  Opening a gradebook keeps the journal it was made with.
 """
 from __future__ import annotations
 
@@ -275,12 +276,13 @@ def clean_text(value, limit: int = MAX_MESSAGE) -> str:
 
 
 def check_name(kind: str, value) -> str:
-    """An assignment, learner or test name: printable, trimmed, not a spreadsheet formula."""
+    """An assignment, learner or test name: printable and trimmed; an assignment or learner
+    name may not start like a spreadsheet formula (a test name comes after ``ASSIGNMENT/``)."""
     if not isinstance(value, str) or not value or len(value) > MAX_NAME:
         raise GradebookError(f"{kind} name must be a string of 1 to {MAX_NAME} characters, not {value!r:.80}")
     if value != value.strip() or not value.isprintable():
         raise GradebookError(f"{kind} name {value!r:.80} has spaces at its ends or control characters")
-    if value[0] in "=+-@":
+    if kind != "test" and value[0] in "=+-@":
         raise GradebookError(f"{kind} name {value!r:.80} starts with {value[0]!r} "
                              "(a spreadsheet would read it as a formula)")
     return value
@@ -297,24 +299,32 @@ def _check_digest(value) -> str:
 class Gradebook:
     """A course gradebook in one SQLite file (see the module docstring for tables and API)."""
 
-    def __init__(self, path=DEFAULT_NAME, *, create: bool = True, journal: str = "wal",
+    def __init__(self, path=DEFAULT_NAME, *, create: bool = True, journal: str | None = None,
                  timeout: float = 60.0):
+        """Open (``create``: or make) the gradebook at ``path``.
+
+        ``journal``: "wal" or "delete"; a new file gets "wal" unless told otherwise, an existing
+        one keeps the journal it was made with.
+        """
         self.path = Path(path)
-        if not create and not self.path.is_file():
+        exists = self.path.is_file()
+        if not create and not exists:
             raise GradebookError(f"no gradebook at {self.path}")
-        if journal not in ("wal", "delete"):
+        if journal not in (None, "wal", "delete"):
             raise GradebookError(f"journal must be 'wal' or 'delete', not {journal!r}")
-        if create:
+        if not exists:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            journal = journal or "wal"
         # Autocommit mode: every transaction below is opened and closed explicitly.
         self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None,
                                    check_same_thread=False)
         self._lock = threading.RLock()
         try:
             self._db.execute("PRAGMA foreign_keys = ON")
-            self._db.execute(f"PRAGMA journal_mode = {journal.upper()}")
+            if journal:
+                self._db.execute(f"PRAGMA journal_mode = {journal.upper()}")
             self._db.execute("PRAGMA synchronous = FULL")
-            self._create_schema()
+            self._create_schema(create)
         except sqlite3.DatabaseError as err:
             self._db.close()
             raise GradebookError(f"{self.path} is not a gradebook: {err}") from err
@@ -347,17 +357,21 @@ class Gradebook:
                     db.execute("ROLLBACK")
                 raise
 
-    def _create_schema(self) -> None:
+    def _create_schema(self, create: bool) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise GradebookError(f"{self.path} was written by a newer nnkit (schema {version})")
+        if version == SCHEMA_VERSION:
+            return  # no write lock needed: readers never wait for a grading run
+        if not create:
+            raise GradebookError(f"{self.path} is not a gradebook (no tables)")
         with self._transaction() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
+            if db.execute("PRAGMA user_version").fetchone()[0] == 0:  # another process may have won
                 # One statement at a time: executescript() would commit the transaction.
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            elif version > SCHEMA_VERSION:
-                raise GradebookError(f"{self.path} was written by a newer nnkit (schema {version})")
 
     # ------------------------------------------------------------------ assignments
 
