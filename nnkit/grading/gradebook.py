@@ -256,13 +256,9 @@ def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def digest_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:16]
-
-
 def digest_file(path) -> str:
     """SHA-256 (first 16 hex digits, as the grader's solution digest) of a file's bytes."""
-    return digest_bytes(Path(path).read_bytes())
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def clean_text(value, limit: int = MAX_MESSAGE) -> str:

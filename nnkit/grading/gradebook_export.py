@@ -114,10 +114,11 @@ def export_csv(gb: Gradebook, out) -> Path:
         row, total = [learner], 0.0
         for a in assignments:
             sub = grades[learner].get(a)
-            points = {r.test: r.points for r in sub.results} if sub is not None and sub.final else {}
+            final = sub is not None and sub.final
+            points = {r.test: r.points for r in sub.results} if final else {}
             row.append(_score(sub))
             row += [number(points[t.name]) if t.name in points else "" for t in tests[a]]
-            total += sub.total if sub is not None and sub.final else 0.0
+            total += sub.total if final else 0.0
         rows.append(row + [number(total)])
     return _write_rows(out, rows)
 
