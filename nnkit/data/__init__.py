@@ -5,7 +5,9 @@
 - splitting: :func:`minibatches`, :func:`train_val_test_split`, :func:`kfold`
 - real images: :func:`load_digits` (bundled, offline), :func:`load_mnist`,
   :func:`load_fashion_mnist` (downloaded once through :func:`download`)
+- augmentation: :func:`pad`, :func:`shift`, :func:`random_shift`, :func:`hflip`
 """
+from nnkit.data.augment import hflip, pad, random_shift, shift
 from nnkit.data.batching import kfold, minibatches, train_val_test_split
 from nnkit.data.digits import load_digits, resize_bilinear
 from nnkit.data.download import ChecksumError, DownloadError, download, get_cache_dir, sha256sum
@@ -23,7 +25,7 @@ from nnkit.data.toy import circles, hackers_guide_points, moons, regression_1d, 
 __all__ = [
     "xor", "hackers_guide_points", "spirals", "moons", "circles", "regression_1d",
     "minibatches", "train_val_test_split", "kfold",
-    "load_digits", "resize_bilinear",
+    "load_digits", "resize_bilinear", "pad", "shift", "random_shift", "hflip",
     "download", "get_cache_dir", "sha256sum", "ChecksumError", "DownloadError",
     "read_idx", "parse_idx", "IDXFormatError",
     "load_mnist", "load_fashion_mnist", "load_idx_dataset", "MNIST", "FASHION_MNIST",
