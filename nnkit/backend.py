@@ -126,6 +126,23 @@ def xp():
     return _state.xp
 
 
+def special():
+    """SciPy-style special functions (``erf``, ...) for the backend's arrays.
+
+    ``scipy.special`` for NumPy, ``cupyx.scipy.special`` for CuPy; another
+    registered namespace offers its own as ``namespace.special``.
+    """
+    if _state.name == "numpy":
+        import scipy.special  # noqa: PLC0415 - loaded by the few layers that need it
+
+        return scipy.special
+    if _state.name == "cupy":
+        import cupyx.scipy.special  # noqa: PLC0415 - optional dependency
+
+        return cupyx.scipy.special
+    return _state.xp.special
+
+
 def default_dtype() -> str:
     """The floating-point type new parameters get (``"float32"`` unless changed)."""
     return _state.dtype

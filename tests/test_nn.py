@@ -53,7 +53,12 @@ LAYERS = {
     "ricker": (lambda: nn.Ricker(), (5, 4)),
     "maxout": (lambda: nn.Maxout(4, 3, pieces=3), (5, 4)),
     "rbf_layer": (lambda: nn.RBFLayer(3, 4, out_features=2), (6, 3)),
+    "elu": (lambda: nn.ELU(alpha=0.7), (5, 4)),
+    "gelu": (lambda: nn.GELU(), (5, 4)),
+    "gelu_tanh": (lambda: nn.GELU(approximate="tanh"), (5, 4)),
     "batchnorm": (lambda: nn.BatchNorm1d(4), (6, 4)),
+    "batchnorm1d_sequences": (lambda: nn.BatchNorm1d(3), (4, 3, 5)),
+    "batchnorm2d": (lambda: nn.BatchNorm2d(3), (2, 3, 4, 3)),
     "rrelu_eval": (lambda: nn.RReLU().eval(), (5, 4)),
     "mlp": (lambda: nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2)), (4, 3)),
 }
@@ -64,7 +69,7 @@ def test_layer_gradients(name):
     make, shape = LAYERS[name]
     layer = make()
     x = np.random.default_rng(1).standard_normal(shape)
-    if name in ("relu", "leaky_relu", "prelu", "hardtanh", "rrelu_eval"):
+    if name in ("relu", "leaky_relu", "prelu", "hardtanh", "rrelu_eval", "elu"):
         x = x + np.sign(x) * 0.1  # away from the kinks
     if name == "hardtanh":
         x = np.where(np.abs(np.abs(x) - 1) < 0.1, x * 0.5, x)

@@ -3,12 +3,13 @@ from nnkit.nn import init
 from nnkit.nn.module import Module, Parameter, Sequential, ShapeError
 from nnkit.nn.linear import Linear
 from nnkit.nn.activations import (
-    GaussianRBF, HardTanh, LeakyReLU, Maxout, PReLU, Ramp, RBFLayer, ReLU, Ricker, RReLU,
+    ELU, GELU, GaussianRBF, HardTanh, LeakyReLU, Maxout, PReLU, Ramp, RBFLayer, ReLU, Ricker, RReLU,
     Sigmoid, Sign, Softmax, Softplus, Step, Tanh,
-    gaussian_rbf, hardtanh, leaky_relu, log_softmax, ramp, relu, ricker, sigmoid, sign,
+    elu, gaussian_rbf, gelu, hardtanh, leaky_relu, log_softmax, ramp, relu, ricker, sigmoid, sign,
     softmax, softplus, step, tanh,
 )
-from nnkit.nn.regularization import BatchNorm1d, Dropout
+from nnkit.nn.normalization import BatchNorm1d, BatchNorm2d
+from nnkit.nn.regularization import Dropout
 from nnkit.nn.embedding import Embedding
 from nnkit.nn.conv import Conv1d, Conv2d, conv1d, conv2d
 from nnkit.nn.pooling import AvgPool2d, Flatten, MaxPool2d, avg_pool2d, max_pool2d
@@ -18,10 +19,10 @@ from nnkit.nn.residual import ResidualBlock
 
 __all__ = [
     "init", "Module", "Parameter", "Sequential", "ShapeError", "Linear",
-    "GaussianRBF", "HardTanh", "LeakyReLU", "Maxout", "PReLU", "Ramp", "RBFLayer", "ReLU", "Ricker",
+    "ELU", "GELU", "GaussianRBF", "HardTanh", "LeakyReLU", "Maxout", "PReLU", "Ramp", "RBFLayer", "ReLU", "Ricker",
     "RReLU", "Sigmoid", "Sign", "Softmax", "Softplus", "Step", "Tanh",
-    "gaussian_rbf", "hardtanh", "leaky_relu", "log_softmax", "ramp", "relu", "ricker", "sigmoid",
-    "sign", "softmax", "softplus", "step", "tanh", "BatchNorm1d", "Dropout",
+    "elu", "gaussian_rbf", "gelu", "hardtanh", "leaky_relu", "log_softmax", "ramp", "relu", "ricker", "sigmoid",
+    "sign", "softmax", "softplus", "step", "tanh", "BatchNorm1d", "BatchNorm2d", "Dropout",
     "Embedding",
     "Conv1d", "Conv2d", "conv1d", "conv2d", "AvgPool2d", "Flatten", "MaxPool2d", "avg_pool2d", "max_pool2d",
     "RNN", "LSTM", "GRU", "Bidirectional", "rnn_cell", "lstm_cell", "gru_cell",

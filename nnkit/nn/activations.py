@@ -10,11 +10,15 @@ The table (neural-nets notes, "Activation functions"; Lecture 3):
     ramp(x)      = hardtanh(x)  (the notes print min(-1, max(1, x)), which is always -1)
     relu(x)      = max(0, x)                  1 for x > 0
     leaky_relu   = x if x > 0 else a x        1 or a
+    elu(x)       = x if x > 0 else a (e^x - 1)   1 or a e^x
+    gelu(x)      = x Phi(x)                   Phi(x) + x phi(x)   (Phi, phi: the standard normal's cdf, pdf)
     softplus(x)  = log(1 + e^x)               sigmoid(x)
     gaussian(r)  = e^{-r^2}                   -2 r e^{-r^2}
     ricker(r)    = (1 - r^2) e^{-r^2 / 2}     (r^3 - 3 r) e^{-r^2 / 2}
 """
 from __future__ import annotations
+
+import math
 
 from nnkit import backend
 from nnkit.autodiff import Tensor, ops
@@ -46,6 +50,55 @@ ramp = hardtanh
 def leaky_relu(x: Tensor, slope: float = 0.01) -> Tensor:
     """x for x > 0, slope * x otherwise."""
     return ops.where(x.data > 0, x, x * slope)
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """Exponential linear unit: x for x > 0, alpha (e^x - 1) otherwise.
+
+    Shapes: any -> the same.  Derivative: 1 for x > 0, alpha e^x otherwise.
+    Negative inputs saturate smoothly at -alpha, which pushes mean activations
+    towards zero (Clevert, Unterthiner & Hochreiter, 2016; not in the course's
+    sources).
+    """
+    xp = backend.xp()
+    positive = x.data > 0
+    below = xp.minimum(x.data, 0)  # e^x only where x <= 0: no overflow for large x
+    out = xp.where(positive, x.data, alpha * xp.expm1(below))
+    return Tensor.from_op(out, (x,), lambda g: (g * xp.where(positive, 1, alpha * xp.exp(below)),), "elu")
+
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit: x Phi(x), Phi the standard normal's cumulative distribution.
+
+    Shapes: any -> the same.
+
+    - ``approximate="none"`` (exact): Phi(x) = (1 + erf(x / sqrt 2)) / 2, and
+      d/dx = Phi(x) + x phi(x) with phi(x) = e^{-x^2/2} / sqrt(2 pi).
+    - ``approximate="tanh"``: Phi(x) ~ (1 + tanh(u)) / 2 with
+      u = sqrt(2/pi) (x + 0.044715 x^3); d/dx = (1 + t) / 2 + x (1 - t^2) u'(x) / 2
+      with t = tanh(u), u'(x) = sqrt(2/pi) (1 + 3 * 0.044715 x^2).  The two
+      differ by less than 5e-4.
+
+    Hendrycks & Gimpel (2016), "Gaussian Error Linear Units"; the names of the
+    two forms follow PyTorch's ``GELU(approximate=...)``.  Not in the course's sources.
+    """
+    xp = backend.xp()
+    z = x.data
+    if approximate == "tanh":
+        u = _SQRT_2_OVER_PI * (z + 0.044715 * z ** 3)
+        t = xp.tanh(u)
+        out = 0.5 * z * (1 + t)
+        slope = 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * z * z)
+    elif approximate == "none":
+        cdf = 0.5 * (1 + backend.special().erf(z / math.sqrt(2)))
+        out = z * cdf
+        slope = cdf + z * xp.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+    else:
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return Tensor.from_op(out, (x,), lambda g: (g * slope,), "gelu")
 
 
 def gaussian_rbf(r: Tensor) -> Tensor:
@@ -92,6 +145,36 @@ class LeakyReLU(Module):
 
     def forward(self, x):
         return leaky_relu(as_input(x, self), self.negative_slope)
+
+
+class ELU(Module):
+    """Module form of :func:`elu`: x for x > 0, ``alpha * (e^x - 1)`` otherwise."""
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        return elu(as_input(x, self), self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
+
+class GELU(Module):
+    """Module form of :func:`gelu`: x Phi(x), exact (``approximate="none"``) or with tanh."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x):
+        return gelu(as_input(x, self), self.approximate)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
 
 
 class PReLU(Module):

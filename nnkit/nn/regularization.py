@@ -1,9 +1,12 @@
-"""Layers that behave differently in training and evaluation."""
+"""Dropout: a layer that behaves differently in training and evaluation.
+
+(Batch normalization, the other such layer, is in :mod:`nnkit.nn.normalization`.)
+"""
 from __future__ import annotations
 
 from nnkit import backend
-from nnkit.autodiff import Tensor, ops
-from nnkit.nn.module import Module, Parameter, ShapeError, as_input
+from nnkit.autodiff import Tensor
+from nnkit.nn.module import Module, as_input
 
 
 class Dropout(Module):
@@ -30,44 +33,3 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}"
-
-
-class BatchNorm1d(Module):
-    """Batch normalization over the batch axis (Ioffe & Szegedy, 2015).
-
-    y = gamma * (x - mean) / sqrt(var + eps) + beta, with the batch's mean and
-    (biased) variance in training, and running averages in evaluation.
-    Shapes: x (N, C) -> (N, C).
-    """
-
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, dtype=None):
-        super().__init__()
-        xp = backend.xp()
-        dtype = dtype or backend.default_dtype()
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.weight = Parameter(xp.ones(num_features, dtype=dtype))
-        self.bias = Parameter(xp.zeros(num_features, dtype=dtype))
-        self.register_buffer("running_mean", xp.zeros(num_features, dtype=dtype))
-        self.register_buffer("running_var", xp.ones(num_features, dtype=dtype))
-
-    def forward(self, x):
-        x = as_input(x, self)
-        if x.ndim != 2 or x.shape[1] != self.num_features:
-            raise ShapeError(f"{self!r} expects input of shape (N, {self.num_features}), got shape {x.shape}")
-        if self.training:
-            if x.shape[0] < 2:
-                raise ShapeError(f"{self!r} needs at least 2 examples per batch in training, got shape {x.shape}")
-            mean = x.mean(axis=0)
-            centred = x - mean
-            var = (centred * centred).mean(axis=0)
-            n = x.shape[0]
-            m = self.momentum
-            self.running_mean = (1 - m) * self.running_mean + m * mean.data
-            self.running_var = (1 - m) * self.running_var + m * var.data * n / (n - 1)
-            x_hat = centred / ops.sqrt(var + self.eps)
-        else:
-            x_hat = (x - Tensor(self.running_mean)) / Tensor(backend.xp().sqrt(self.running_var + self.eps))
-        return x_hat * self.weight + self.bias
-
-    def extra_repr(self):
-        return f"{self.num_features}"

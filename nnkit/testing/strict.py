@@ -330,6 +330,15 @@ class _StrictModule(_Namespace):
         self.random = _Random()
         self.__name__ = "nnkit.testing.strict"
 
+    @property
+    def special(self):
+        """``scipy.special`` on StrictArrays (``cupyx.scipy.special``)."""
+        if "special" not in self._cache:
+            import scipy.special  # noqa: PLC0415 - only the layers that need erf ask for it
+
+            self._cache["special"] = _Namespace(scipy.special, "strict.special")
+        return self._cache["special"]
+
     def asnumpy(self, a):
         """A NumPy copy (``cupy.asnumpy``)."""
         return a.get() if isinstance(a, StrictArray) else numpy.asarray(a)
