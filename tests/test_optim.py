@@ -170,6 +170,45 @@ def test_adam_three_steps(eps_inside):
     np.testing.assert_allclose(expect[0], np.array(W0) - lr * np.sign(g0), rtol=1e-6)
 
 
+def test_adamw_three_steps():
+    """Decoupled decay: w <- w - lr * wd * w, then Adam's step on the loss gradient alone."""
+    lr, b1, b2, eps, wd = 0.1, 0.9, 0.999, 1e-8, 0.05
+
+    def rule(w, g, s, t):
+        m = b1 * s["m"] + (1 - b1) * g
+        v = b2 * s["v"] + (1 - b2) * g * g
+        mh, vh = m / (1 - b1 ** t), v / (1 - b2 ** t)
+        return w - lr * wd * w - lr * mh / (math.sqrt(vh) + eps), {"m": m, "v": v}
+
+    expect = run_scalar(rule, {"m": 0.0, "v": 0.0})
+    got = run_library(lambda ps: optim.AdamW(ps, lr=lr, weight_decay=wd))
+    np.testing.assert_allclose(got, expect, rtol=1e-12)
+    coupled = run_library(lambda ps: optim.Adam(ps, lr=lr, weight_decay=wd))
+    assert np.abs(got - coupled).max() > 1e-3  # not Adam with an L2 gradient term
+
+
+def test_adamw_decay_does_not_depend_on_the_gradient_scale():
+    """With a zero loss gradient AdamW shrinks w by (1 - lr wd) per step; Adam + L2 moves ~lr per step."""
+    lr, wd, steps = 0.01, 0.1, 50
+    decoupled, coupled = P([2.0, -0.5]), P([2.0, -0.5])
+    opts = optim.AdamW([decoupled], lr=lr, weight_decay=wd), optim.Adam([coupled], lr=lr, weight_decay=wd)
+    for _ in range(steps):
+        for p, opt in zip((decoupled, coupled), opts):
+            p.grad = np.zeros(2)
+            opt.step()
+    np.testing.assert_allclose(decoupled.data, np.array([2.0, -0.5]) * (1 - lr * wd) ** steps, rtol=1e-12)
+    # Adam divides the penalty gradient wd * w by its own size: both weights, 2.0 and -0.5, move
+    # nearly lr per step towards 0, as far as each other and far more than the decay's 1% of w
+    moved = np.abs(coupled.data - np.array([2.0, -0.5])) / (steps * lr)
+    assert np.all((moved > 0.75) & (moved <= 1.0)), moved
+
+
+def test_adamw_without_decay_is_adam():
+    np.testing.assert_array_equal(run_library(lambda ps: optim.AdamW(ps, lr=0.1, weight_decay=0.0), steps=5),
+                                  run_library(lambda ps: optim.Adam(ps, lr=0.1), steps=5))
+    assert optim.AdamW([P([1.0])]).weight_decay == 0.01  # PyTorch's default
+
+
 def test_rprop_three_steps():
     lr, em, ep = 0.3, 0.5, 1.2
 
@@ -363,6 +402,7 @@ CASES = {
     "Adadelta": lambda ps: optim.Adadelta(ps, lr=1.0),
     "RMSprop": lambda ps: optim.RMSprop(ps, lr=0.01),
     "Adam": lambda ps: optim.Adam(ps, lr=0.02),
+    "AdamW": lambda ps: optim.AdamW(ps, lr=0.02, weight_decay=0.01),
     "Rprop": lambda ps: optim.Rprop(ps, lr=0.01),
 }
 

@@ -15,7 +15,7 @@ Usage, as in PyTorch::
 Sources: Lecture 7 (optimization) and the neural-nets notes' "Training
 algorithms" section; the docstring of each class gives its update rule.
 """
-from nnkit.optim.adaptive import Adadelta, Adagrad, Adam, RMSprop, Rprop
+from nnkit.optim.adaptive import Adadelta, Adagrad, Adam, AdamW, RMSprop, Rprop
 from nnkit.optim.annealing import CauchyTraining, SimulatedAnnealing, add_gradient_noise  # noqa: F401
 from nnkit.optim.averaging import IterateAverage
 from nnkit.optim.clip import clip_grad_norm_, clip_grad_value_
@@ -31,7 +31,7 @@ from nnkit.optim.schedules import (
 from nnkit.optim.sgd import SGD, Momentum, Nesterov
 
 __all__ = [
-    "Optimizer", "SGD", "Momentum", "Nesterov", "Adagrad", "Adadelta", "RMSprop", "Adam", "Rprop",
+    "Optimizer", "SGD", "Momentum", "Nesterov", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "Rprop",
     "LRScheduler", "StepLR", "ExponentialLR", "CosineAnnealingLR", "InverseTimeLR", "LinearWarmup",
     "clip_grad_norm_", "clip_grad_value_", "max_norm_", "IterateAverage",
 ]

@@ -1,7 +1,8 @@
 """Optimizers with a separate, adaptive step size for every weight.
 
 Neural-nets notes, "Training algorithms" (Adagrad, Adadelta, RMSprop, Adam)
-and "Resilient propagation" (Rprop); Lecture 7, §4.8 (Adam is named there).
+and "Resilient propagation" (Rprop); Lecture 7, §4.8 (Adam is named there);
+AdamW adds the decoupled weight decay of Loshchilov & Hutter (2019).
 All state arrays start at zero and have the parameter's shape; ``*`` and the
 square root act elementwise.
 """
@@ -24,7 +25,11 @@ class Adagrad(Optimizer):
         w <- w - eta * g / sqrt(G + eps)
 
     The sum only grows, so the effective step shrinks towards zero as
-    training goes on.  (Notes, "Adagrad"; eps inside the root as written there.)
+    training goes on.  (Notes, "Adagrad".)
+
+    Differs from PyTorch on purpose: eps sits inside the square root, as the
+    notes write it; ``torch.optim.Adagrad`` adds it outside, ``sqrt(G) + eps``
+    (the two differ only while G is about eps).
     """
 
     defaults = {"eps": 1e-8}
@@ -46,7 +51,12 @@ class RMSprop(Optimizer):
 
     With ``momentum > 0`` the scaled step feeds a velocity, ``v <- mu v - eta g / rms``,
     ``w <- w + v``.  Defaults ``alpha = 0.9, eta = 0.001`` follow the notes ("Adadelta",
-    "Rmsprop"); PyTorch's ``alpha`` default is 0.99.
+    "Rmsprop").
+
+    Differs from PyTorch on purpose, to follow the notes: the default ``alpha``
+    is 0.9 (``torch.optim.RMSprop``: 0.99), and eps sits inside the square root
+    (PyTorch: ``sqrt(E[g^2]) + eps``).  Pass ``alpha=0.99`` for PyTorch's default;
+    the eps placement matters only while E[g^2] is about eps.
     """
 
     defaults = {"alpha": 0.9, "eps": 1e-8, "momentum": 0.0}
@@ -134,6 +144,33 @@ class Adam(Optimizer):
         v_hat = v / (1 - b2 ** t)
         denom = xp.sqrt(v_hat + eps) if self.hyper["eps_inside"] else xp.sqrt(v_hat) + eps
         p.data -= self.lr * m_hat / denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019, "Decoupled Weight Decay Regularization").
+
+        w <- w - eta * lambda * w                        (shrink the weights)
+        w <- w - eta * m_hat / (sqrt(v_hat) + eps)       (Adam on the loss gradient alone)
+
+    ``lambda`` is ``weight_decay`` (default 0.01, as in PyTorch).  ``Adam(...,
+    weight_decay=lambda)`` instead adds ``lambda * w`` to the gradient, so the
+    penalty is divided by ``sqrt(v_hat)`` like the rest of the gradient: weights
+    with large gradients are barely decayed.  Here every weight shrinks by the
+    same factor ``1 - eta * lambda`` per step, as weight decay does in plain SGD
+    (Lecture 12, §4.3).  Both shrinking and the Adam step use the weights from
+    before the step, so their order does not matter.
+    """
+
+    decoupled_weight_decay = True
+
+    def __init__(self, params, lr: float = 0.001, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.01, eps_inside: bool = False, **kw):
+        super().__init__(params, lr, betas=betas, eps=eps, eps_inside=eps_inside, weight_decay=weight_decay, **kw)
+
+    def _update(self, p, g, state):
+        if self.weight_decay:
+            p.data *= 1 - self.lr * self.weight_decay
+        super()._update(p, g, state)
 
 
 class Rprop(Optimizer):

@@ -69,6 +69,9 @@ class Optimizer:
     """
 
     defaults: dict = {}
+    # False: weight_decay enters the gradient (L2).  True: the subclass shrinks the
+    # weights itself, apart from the gradient (AdamW's decoupled weight decay).
+    decoupled_weight_decay = False
 
     def __init__(self, params, lr: float, weight_decay: float = 0.0, l1: float = 0.0,
                  max_norm: float | None = None, max_norm_axis=-1, **hyper):
@@ -149,7 +152,7 @@ class Optimizer:
         if g.shape != p.data.shape:
             raise ValueError(f"{type(self).__name__}: gradient shape {g.shape} does not match "
                              f"parameter shape {p.data.shape}")
-        if self.weight_decay:
+        if self.weight_decay and not self.decoupled_weight_decay:
             g = g + self.weight_decay * p.data
         if self.l1:
             g = g + self.l1 * backend.xp().sign(p.data)
