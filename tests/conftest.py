@@ -11,3 +11,12 @@ def float64_seeded():
     nnkit.seed(0)
     yield
     nnkit.set_default_dtype("float32")
+
+
+@pytest.fixture(params=["fast", "reference"])
+def both_kernels(request):
+    """Run the test once with the fast kernels and once with the textbook reference code."""
+    from nnkit import kernels
+
+    with kernels.using(request.param):
+        yield request.param

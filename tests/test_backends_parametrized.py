@@ -182,7 +182,7 @@ LAYERS = {
     "rnn": (lambda: _first(nn.RNN(3, 4)), (2, 5, 3)),
     "lstm": (lambda: _first(nn.LSTM(3, 4)), (2, 5, 3)),
     "lstm_peephole": (lambda: _first(nn.LSTM(3, 4, peephole=True)), (2, 4, 3)),
-    "lstm_unfused": (lambda: _first(nn.LSTM(3, 4, fused=False)), (2, 4, 3)),
+    "lstm_coupled": (lambda: _first(nn.LSTM(3, 4, coupled=True)), (2, 4, 3)),
     "gru": (lambda: _first(nn.GRU(3, 4)), (2, 5, 3)),
     "bidirectional": (lambda: _first(nn.Bidirectional(nn.LSTM(3, 4), nn.GRU(3, 4))), (2, 4, 3)),
     "additive_attention_masked": (lambda: _SelfAttend(nn.AdditiveAttention(3, 3, 5)), (2, 4, 3)),
@@ -243,17 +243,23 @@ def test_layer_matches_numpy_and_input_gradient_checks(backend_name, name):
     fd_check(layer, [x])
 
 
-def test_fast_convolution_on_the_backend_matches_the_naive_reference(backend_name):
-    """The naive loops run on the host (NumPy only); the fast im2col path runs on the backend."""
-    from nnkit.nn.conv import conv2d, conv2d_naive
+@pytest.mark.parametrize("kernels", ["fast", "reference"])
+def test_convolution_on_the_backend_matches_the_naive_loops(backend_name, kernels):
+    """The naive loops run on the host (NumPy only); both conv2d implementations run on the backend."""
+    from naive_loops import conv2d_loops
+
+    from nnkit.nn.conv import conv2d
 
     x, w, b = rand(2, 4, 6, 5, seed=10), rand(6, 2, 3, 2, seed=11), rand(6, seed=12)
     args = [Tensor(nnkit.to_device(a), requires_grad=True) for a in (x, w, b)]
-    fast = conv2d(*args, stride=2, padding=(1, 2), dilation=1, groups=2)
-    assert isinstance(fast.data, backend.array_type())
-    nnkit.use("numpy")
-    naive = conv2d_naive(Tensor(x), Tensor(w), Tensor(b), stride=2, padding=(1, 2), dilation=1, groups=2)
-    assert np.allclose(nnkit.to_numpy(fast), naive.data)
+    nnkit.use(kernels=kernels)
+    try:
+        out = conv2d(*args, stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2)
+    finally:
+        nnkit.use(kernels="fast")
+    assert isinstance(out.data, backend.array_type())
+    expected, _ = conv2d_loops(x, w, b, stride=(2, 1), pads=(1, 1, 2, 2), dilation=(1, 2), groups=2)
+    assert np.allclose(nnkit.to_numpy(out), expected)
 
 
 # ---------------------------------------------------------- losses, optimizers

@@ -1,17 +1,19 @@
-"""Convolution: fast path vs naive loops vs SciPy, gradient checks in float64, shapes and errors."""
+"""Convolution, under both kernel settings: against loops over every output entry, finite
+differences in float64, SciPy, shapes and errors."""
 import numpy as np
 import pytest
 import scipy.signal
+from naive_loops import conv2d_loops
 
 from nnkit import nn
 from nnkit.autodiff import Tensor
 from nnkit.gradcheck import check_grad
-from nnkit.nn.conv import (conv1d, conv2d, conv2d_naive, convolve2d, correlate2d, flip,
+from nnkit.nn.conv import (col2im, conv1d, conv2d, conv_geometry, convolve2d, correlate2d, flip, im2col,
                            receptive_field, resolve_padding)
 from nnkit.nn.module import ShapeError
 
 
-pytestmark = pytest.mark.usefixtures("float64_seeded")  # see tests/conftest.py
+pytestmark = pytest.mark.usefixtures("float64_seeded", "both_kernels")  # see tests/conftest.py
 
 
 CASES = {
@@ -21,6 +23,8 @@ CASES = {
     "groups2_same": dict(groups=2, padding="same"),
     "full": dict(padding="full"),
     "asymmetric_pads": dict(padding=(0, 1, 2, 0)),
+    "stride_2x1_dilation_1x2": dict(stride=(2, 1), dilation=(1, 2), padding=(1, 2)),
+    "stride_1x3_groups2": dict(stride=(1, 3), dilation=(2, 1), padding=1, groups=2),
 }
 
 
@@ -32,34 +36,59 @@ def _inputs(case, rng, N=2, C=4, H=6, W=5, O=6, k=(3, 2)):
     return x, w, b
 
 
+def _loops(x, w, b, stride=1, padding=0, dilation=1, groups=1):
+    """The naive loops, for the same arguments as conv2d."""
+    geo = conv_geometry(x.shape, w.shape, stride, padding, dilation, groups)
+    return conv2d_loops(x, w, b, geo.stride, geo.pads, geo.dilation, groups)
+
+
 @pytest.mark.parametrize("case", CASES)
-def test_fast_path_equals_naive_loops(case):
+def test_values_and_gradients_equal_the_naive_loops(case):
     rng = np.random.default_rng(1)
     x, w, b = _inputs(case, rng)
     kw = CASES[case]
-    fast = conv2d(Tensor(x), Tensor(w), Tensor(b), **kw)
-    slow = conv2d_naive(Tensor(x), Tensor(w), Tensor(b), **kw)
-    assert fast.shape == slow.shape
-    np.testing.assert_allclose(fast.data, slow.data, rtol=1e-12, atol=1e-12)
-    # and the gradients of both agree for the same upstream gradient
-    g = rng.normal(size=fast.shape)
-    grads = []
-    for fn in (conv2d, conv2d_naive):
-        ts = [Tensor(a, requires_grad=True) for a in (x, w, b)]
-        fn(*ts, **kw).backward(g)
-        grads.append([t.grad for t in ts])
-    for a, c in zip(*grads):
-        np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-10)
+    ts = [Tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = conv2d(*ts, **kw)
+    expected, vjp = _loops(x, w, b, **kw)
+    assert y.shape == expected.shape
+    np.testing.assert_allclose(y.data, expected, rtol=1e-12, atol=1e-12)
+    g = rng.normal(size=y.shape)
+    y.backward(g)
+    for t, e in zip(ts, vjp(g)):
+        np.testing.assert_allclose(t.grad, e, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("fn", [conv2d, conv2d_naive], ids=["fast", "naive"])
 @pytest.mark.parametrize("case", CASES)
-def test_gradients_match_finite_differences(case, fn):
+def test_gradients_match_finite_differences(case):
     rng = np.random.default_rng(2)
     x, w, b = _inputs(case, rng, N=2, C=2, H=5, W=4, O=4)
-    report = check_grad(lambda a, c, d: fn(a, c, d, **CASES[case]), x, w, b)
+    report = check_grad(lambda a, c, d: conv2d(a, c, d, **CASES[case]), x, w, b)
     assert report.ok, str(report)
     assert report.max_abs_error < 1e-6
+
+
+def test_per_axis_output_size_formula():
+    """Ho = floor((H + pads - d_h (kh - 1) - 1) / s_h) + 1, and the same along W with its own s, d."""
+    x = np.zeros((1, 2, 11, 13))
+    y = conv2d(Tensor(x), Tensor(np.zeros((3, 2, 3, 2))), stride=(2, 3), dilation=(3, 2), padding=(1, 0, 2, 2))
+    assert y.shape == (1, 3, (11 + 1 - 3 * 2 - 1) // 2 + 1, (13 + 4 - 2 * 1 - 1) // 3 + 1) == (1, 3, 3, 5)
+    layer = nn.Conv2d(2, 3, (3, 2), stride=(2, 3), dilation=(3, 2), padding=(1, 0, 2, 2))
+    assert layer(x).shape == (1, 3, 3, 5) and layer.output_shape((2, 11, 13)) == (3, 3, 5)
+    assert "stride=(2, 3)" in repr(layer) and "dilation=(3, 2)" in repr(layer)
+    with pytest.raises(ValueError, match="stride"):
+        nn.Conv2d(2, 3, 3, stride=(1, 0))
+
+
+def test_im2col_and_col2im_are_adjoint():
+    """<im2col(x), c> = <x, col2im(c)> for any x and c: col2im is the transpose of im2col."""
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(2, 3, 7, 8))
+    cols = im2col(x, 3, 2, stride=(2, 1), dilation=(1, 3))
+    c = rng.normal(size=cols.shape)
+    back = col2im(c, x.shape, 3, 2, stride=(2, 1), dilation=(1, 3))
+    assert cols.shape == (3 * 3 * 2, 2 * 3 * 5)
+    assert np.sum(cols * c) == pytest.approx(np.sum(x * back), rel=1e-12)
+    assert cols[0 * 6 + 1 * 2 + 1, 1 * 15 + 2 * 5 + 4] == x[1, 0, 2 * 2 + 1, 4 + 3]  # (c, i, j) = (0, 1, 1), (n, y, x) = (1, 2, 4)
 
 
 def test_single_channel_equals_scipy_correlate2d_and_convolve2d():
@@ -137,8 +166,8 @@ def test_shape_errors_name_the_layer_and_both_shapes():
         nn.Conv2d(3, 8, 3, groups=2)
 
 
-def test_buffers_are_not_shared_between_live_graphs():
-    """Two forward passes alive at once must keep their own saved windows."""
+def test_live_graphs_keep_their_own_values():
+    """Two forward passes alive at once keep their own saved windows and outputs."""
     rng = np.random.default_rng(6)
     layer = nn.Conv2d(2, 3, 3)
     x1, x2 = rng.normal(size=(2, 2, 5, 5)), rng.normal(size=(2, 2, 5, 5))
@@ -151,118 +180,6 @@ def test_buffers_are_not_shared_between_live_graphs():
     np.testing.assert_allclose(g_both, layer.weight.grad, atol=1e-12)
     np.testing.assert_allclose(y1.data, y1_values)
     assert not np.allclose(y2.data, y1.data)
-
-
-@pytest.mark.parametrize("shape, shift_g_first", [
-    (dict(C=6, O=3, k=(3, 3), padding=1), True),                   # few outputs: g is shifted first
-    (dict(C=5, O=2, k=(2, 3), padding=(1, 0), dilation=2), True),
-    (dict(C=2, O=7, k=(3, 3), padding="same"), False),             # many outputs: weights first
-], ids=["shift_g_first", "shift_g_first_dilated", "weights_first"])
-@pytest.mark.parametrize("threads", [1, 2])
-def test_both_input_gradient_arrangements_match_naive(shape, shift_g_first, threads, monkeypatch):
-    """The stride-1 input gradient has two arrangements of the same sums; both equal the loops,
-    also with the batch of 3 images split over 2 threads."""
-    from nnkit.nn import _im2col
-    from nnkit.nn.conv import _InputGradStride1
-
-    monkeypatch.setattr(_im2col, "WORK_PER_THREAD", 1)
-    monkeypatch.setattr(_im2col, "THREADS", [threads])
-
-    C, O, (kh, kw) = shape["C"], shape["O"], shape["k"]
-    rng = np.random.default_rng(11)
-    x, w, b = rng.normal(size=(3, C, 7, 6)), rng.normal(size=(O, C, kh, kw)), rng.normal(size=O)
-    probe = _InputGradStride1(np.zeros((1, O, 2, 2)), w, (1, C, 2 + kh - 1, 2 + kw - 1), 1, 1)
-    assert probe.shift_g_first == shift_g_first  # the case really takes the path it is named after
-    kwargs = {k: v for k, v in shape.items() if k in ("padding", "dilation")}
-    grads = []
-    for fn in (conv2d, conv2d_naive):
-        ts = [Tensor(a, requires_grad=True) for a in (x, w, b)]
-        y = fn(*ts, **kwargs)
-        y.backward(np.cos(np.arange(y.size)).reshape(y.shape))
-        grads.append(ts[0].grad)
-    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-10, atol=1e-10)
-
-
-@pytest.mark.parametrize("backend_name", ["numpy", "strict"])
-def test_live_outputs_and_saved_windows_survive_later_calls(backend_name):
-    """Scratch arrays are reused only when nothing refers to them, also through views and on
-    the strict stand-in, whose views do not point at their base: two forward passes of the
-    same shapes are kept alive, a third runs, and all values and gradients are still right."""
-    import nnkit
-    from nnkit import backend
-
-    rng = np.random.default_rng(8)
-    xs = [rng.normal(size=(2, 3, 8, 8)) for _ in range(3)]
-    w, b = rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)
-    reference = [conv2d_naive(Tensor(x), Tensor(w), Tensor(b), padding=1) for x in xs]
-    nnkit.use(backend_name)
-    try:
-        wt = Tensor(nnkit.to_device(w), requires_grad=True)
-        bt = Tensor(nnkit.to_device(b))
-        ys = [conv2d(Tensor(nnkit.to_device(x)), wt, bt, padding=1) for x in xs]
-        ys[0].sum().backward()
-        values = [nnkit.to_numpy(y.data) for y in ys]
-        grad = nnkit.to_numpy(wt.grad)
-    finally:
-        nnkit.use("numpy")
-    for v, r in zip(values, reference):
-        np.testing.assert_allclose(v, r.data, atol=1e-12)
-    wref = Tensor(w, requires_grad=True)
-    conv2d_naive(Tensor(xs[0]), wref, Tensor(b), padding=1).sum().backward()
-    np.testing.assert_allclose(grad, wref.grad, atol=1e-10)
-
-
-@pytest.mark.parametrize("case", ["plain", "dilation2", "groups2_same", "stride2_pad1"])
-def test_blocks_of_images_on_several_threads_give_the_same_result(case, monkeypatch):
-    """The batch split over 3 threads in uneven blocks (1, 2, 2 images) gives the naive values."""
-    from nnkit.nn import _im2col
-
-    monkeypatch.setattr(_im2col, "WORK_PER_THREAD", 1)
-    monkeypatch.setattr(_im2col, "THREADS", [3])
-    rng = np.random.default_rng(9)
-    x, w, b = _inputs(case, rng, N=5)
-    g = rng.normal(size=conv2d_naive(Tensor(x), Tensor(w), Tensor(b), **CASES[case]).shape)
-    results = []
-    for fn in (conv2d, conv2d_naive):
-        ts = [Tensor(a, requires_grad=True) for a in (x, w, b)]
-        y = fn(*ts, **CASES[case])
-        y.backward(g)
-        results.append([y.data] + [t.grad for t in ts])
-    for a, c in zip(*results):
-        np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-10)
-    with pytest.raises(ValueError, match="set_threads"):
-        _im2col.set_threads(0)
-
-
-def _conv_in_child(queue):
-    x = np.random.default_rng(12).normal(size=(4, 2, 6, 6))
-    w = np.random.default_rng(13).normal(size=(3, 2, 3, 3))
-    queue.put(conv2d(Tensor(x), Tensor(w), padding=1).data.sum())
-
-
-def test_threads_work_in_a_forked_child(monkeypatch):
-    """A child forked after the parent started its threads gets threads of its own (it inherits
-    the pool object but not the threads; handing work to it would wait forever)."""
-    import multiprocessing
-
-    from nnkit.nn import _im2col
-
-    if "fork" not in multiprocessing.get_all_start_methods():
-        pytest.skip("no fork on this platform")
-    monkeypatch.setattr(_im2col, "WORK_PER_THREAD", 1)
-    monkeypatch.setattr(_im2col, "THREADS", [2])
-    x = np.random.default_rng(12).normal(size=(4, 2, 6, 6))
-    w = np.random.default_rng(13).normal(size=(3, 2, 3, 3))
-    expected = conv2d(Tensor(x), Tensor(w), padding=1).data.sum()   # the parent's pool is running now
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    child = ctx.Process(target=_conv_in_child, args=(queue,))
-    child.start()
-    child.join(timeout=60)
-    if child.is_alive():
-        child.kill()
-    assert child.exitcode == 0, "the forked child did not finish its convolution"
-    assert queue.get(timeout=5) == pytest.approx(expected, rel=1e-12)
 
 
 def test_conv1d_matches_numpy_correlate_and_is_causal():

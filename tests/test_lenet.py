@@ -39,7 +39,7 @@ def test_shapes_for_both_input_sizes_and_errors():
         LeNet5()(np.zeros((2, 1, 28, 28)))
 
 
-def test_gradient_of_the_whole_model_in_float64():
+def test_gradient_of_the_whole_model_in_float64(both_kernels):
     nnkit.set_default_dtype("float64")
     try:
         nnkit.seed(0)
@@ -63,13 +63,11 @@ def test_gradient_of_the_whole_model_in_float64():
 
 
 @pytest.mark.parametrize("pool", ["avg", "max"])
-def test_gradient_reaching_the_first_layer_in_float64(pool, monkeypatch):
+def test_gradient_reaching_the_first_layer_in_float64(pool, both_kernels):
     """dL/dW of C1 passes back through F5, S4, C3's input gradient and S2: checked against
-    finite differences, with the batch of 3 images split over 2 threads in every layer."""
-    from nnkit.nn import _im2col
+    finite differences; the fast kernels split the batch of 3 images over 2 threads in every layer."""
+    from nnkit import kernels
 
-    monkeypatch.setattr(_im2col, "WORK_PER_THREAD", 1)
-    monkeypatch.setattr(_im2col, "THREADS", [2])
     nnkit.set_default_dtype("float64")
     try:
         nnkit.seed(1)
@@ -85,13 +83,14 @@ def test_gradient_reaching_the_first_layer_in_float64(pool, monkeypatch):
             finally:
                 object.__setattr__(model.c1, "weight", old)
 
-        report = check_grad(loss_of_c1_weight, model.c1.weight.data.copy(), mode="directions", n_directions=6)
+        with kernels.threads(2, work_per_thread=1):
+            report = check_grad(loss_of_c1_weight, model.c1.weight.data.copy(), mode="directions", n_directions=6)
         assert report.ok, str(report)
     finally:
         nnkit.set_default_dtype("float32")
 
 
-def test_learns_real_digits():
+def test_learns_real_digits(both_kernels):
     nnkit.seed(0)
     X, y = load_digits(size=32, flatten=False)
     (Xtr, ytr), _, (Xte, yte) = train_val_test_split(X, y, val=0.0, test=0.25, seed=0)

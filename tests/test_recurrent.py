@@ -1,5 +1,6 @@
-"""Recurrent layers: fused BPTT kernels against the step-by-step autodiff composition,
-finite differences, the gate claims of the sources, shapes and errors."""
+"""Recurrent layers, under both kernel settings: finite differences, the step-by-step formulas,
+the gate claims of the sources, live graphs, shapes and errors.  (The fused kernels against the
+textbook loops: tests/test_kernels.py.)"""
 import numpy as np
 import pytest
 
@@ -7,19 +8,18 @@ import nnkit
 from nnkit import losses, optim
 from nnkit.autodiff import Tensor
 from nnkit.gradcheck import check_grad
-from nnkit.nn import GRU, LSTM, RNN, Bidirectional, ShapeError, gru_cell, lstm_cell, rnn_cell
-from nnkit.nn import _rnn_kernels as K
+from nnkit.nn import GRU, LSTM, RNN, Bidirectional, ShapeError, gru, gru_cell, lstm, lstm_cell, rnn, rnn_cell
 
 CASES = [(RNN, {}), (RNN, {"nonlinearity": "relu"}), (RNN, {"nonlinearity": "linear"}),
          (LSTM, {}), (LSTM, {"peephole": True}), (LSTM, {"coupled": True}),
          (LSTM, {"coupled": True, "peephole": True}), (GRU, {})]
 
 
-pytestmark = pytest.mark.usefixtures("float64_seeded")  # see tests/conftest.py
+pytestmark = pytest.mark.usefixtures("float64_seeded", "both_kernels")  # see tests/conftest.py
 
 
-def _run(layer, x, h0, fused):
-    layer.fused = fused
+def _run(layer, x, h0):
+    """Outputs and the gradients of x, h0, every parameter (and c0) for a fixed loss."""
     layer.zero_grad()
     xt, h0t = Tensor(x, requires_grad=True), Tensor(h0, requires_grad=True)
     c0t = Tensor(0.5 * h0, requires_grad=True)
@@ -36,29 +36,14 @@ def _run(layer, x, h0, fused):
     return out.data.copy(), grads
 
 
-@pytest.mark.parametrize("cls,kw", CASES)
-def test_fused_matches_step_by_step(cls, kw):
-    rng = np.random.default_rng(1)
-    layer = cls(3, 4, **kw)
-    if getattr(layer, "peephole", None) is not None:
-        layer.peephole.data[:] = rng.normal(size=layer.peephole.shape)
-    x, h0 = rng.normal(size=(2, 6, 3)), rng.normal(size=(2, 4)) * 0.5
-    out_f, g_f = _run(layer, x, h0, True)
-    out_s, g_s = _run(layer, x, h0, False)
-    np.testing.assert_allclose(out_f, out_s, atol=1e-12)
-    assert len(g_f) == len(g_s)
-    for a, b in zip(g_f, g_s):
-        np.testing.assert_allclose(a, b, atol=1e-11)
-
-
 @pytest.mark.parametrize("coupled,peephole", [(False, False), (False, True), (True, True)])
-def test_lstm_kernel_finite_differences(coupled, peephole):
+def test_lstm_finite_differences(coupled, peephole):
     rng = np.random.default_rng(2)
     G = (3 if coupled else 4) * 3
     P = rng.normal(size=((2 if coupled else 3), 3)) if peephole else None
 
     def f(x, h0, c0, wi, wh, b, *p):
-        hs, c = K.lstm_sequence(x, h0, c0, wi, wh, b, p[0] if p else None, coupled)
+        hs, c = lstm(x, h0, c0, wi, wh, b, p[0] if p else None, coupled)
         return hs.sum(axis=1) * 0.3 + c
 
     args = [rng.normal(size=s) for s in [(2, 4, 2), (2, 3), (2, 3), (G, 2), (G, 3), (G,)]] + ([P] if peephole else [])
@@ -66,28 +51,28 @@ def test_lstm_kernel_finite_differences(coupled, peephole):
     assert report.ok, str(report)
 
 
-def test_rnn_and_gru_kernels_finite_differences():
+def test_rnn_and_gru_finite_differences():
     rng = np.random.default_rng(3)
-    for act in ("tanh", "relu"):
-        rep = check_grad(lambda x, h, a, b, c: K.rnn_sequence(x, h, a, b, c, act),
+    for act in ("tanh", "relu", "linear"):
+        rep = check_grad(lambda x, h, a, b, c: rnn(x, h, a, b, c, act),
                          *[rng.normal(size=s) for s in [(2, 5, 2), (2, 3), (3, 2), (3, 3), (3,)]])
         assert rep.ok, str(rep)
-    rep = check_grad(K.gru_sequence, *[rng.normal(size=s) for s in [(2, 5, 2), (2, 3), (9, 2), (9, 3), (9,)]])
+    rep = check_grad(gru, *[rng.normal(size=s) for s in [(2, 5, 2), (2, 3), (9, 2), (9, 3), (9,)]])
     assert rep.ok, str(rep)
 
 
 @pytest.mark.parametrize("cls", [RNN, LSTM, GRU])
 def test_recycled_buffers_never_change_a_live_graph(cls):
-    """The kernels recycle big arrays (``K._POOL``): a graph that is still alive keeps its own,
-    a second backward() through it sees the same numbers, and a freed graph hands its arrays on."""
+    """The fast kernels reuse big arrays (``nnkit.kernels.STATE.workspace``): a graph that is still
+    alive keeps its own, a second backward() through it sees the same numbers, and a freed graph
+    hands its arrays on.  The expected gradients come from a fresh layer run on each input alone."""
     rng = np.random.default_rng(9)
     layer = cls(3, 4)
     xs = [rng.normal(size=(2, 6, 3)) for _ in range(3)]
     h0 = np.zeros((2, 4))
     n_params = len(layer.parameters())
-    # reference: x.grad and the parameter gradients of the step-by-step layer, as _run computes them
-    expected = [(g := _run(layer, x, h0, fused=False)[1])[:1] + g[2:2 + n_params] for x in xs]
-    layer.fused = True
+    # expected: x.grad and the parameter gradients, each input run on its own
+    expected = [(g := _run(layer, x, h0)[1])[:1] + g[2:2 + n_params] for x in xs]
 
     def loss_of(x):                          # the loss of _run, on a graph we keep alive
         out, last = layer(x, (Tensor(h0), Tensor(0.5 * h0)) if cls is LSTM else Tensor(h0))

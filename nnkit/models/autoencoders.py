@@ -23,9 +23,9 @@ import numpy as np
 
 from nnkit import backend
 from nnkit.autodiff import Tensor, ops
+from nnkit.kernels import few_blas_threads  # small matrices: one BLAS thread is faster
 from nnkit.nn.linear import Linear
 from nnkit.nn.module import Module, Parameter, ShapeError
-from nnkit.models.gan import few_blas_threads
 
 
 # ------------------------------------------------------------------- corruption

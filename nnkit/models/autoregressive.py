@@ -146,7 +146,7 @@ class WaveNet(Module):
 
 def train_wavenet(model, data, steps=300, batch_size=16, lr=3e-3, seed=None):
     """Adam on :meth:`WaveNet.loss` over random rows of ``data`` (n, L); returns the loss per step."""
-    from nnkit.models.gan import few_blas_threads  # noqa: PLC0415
+    from nnkit.kernels import few_blas_threads  # noqa: PLC0415 - small matrices: one BLAS thread is faster
     from nnkit.optim import Adam  # noqa: PLC0415
 
     rng = backend.rng() if seed is None else np.random.default_rng(seed)

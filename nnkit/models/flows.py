@@ -166,7 +166,7 @@ def gaussian_log_likelihood(X_train, X_test):
 
 def train_flow(model, X, steps=2000, batch_size=128, lr=1e-3, seed=None):
     """Maximise the mean log-likelihood with Adam; returns the per-step mean log-likelihood."""
-    from nnkit.models.gan import few_blas_threads  # noqa: PLC0415
+    from nnkit.kernels import few_blas_threads  # noqa: PLC0415 - small matrices: one BLAS thread is faster
     from nnkit.optim import Adam  # noqa: PLC0415 - models build on optim
 
     rng = backend.rng() if seed is None else np.random.default_rng(seed)

@@ -28,26 +28,10 @@ import numpy as np
 
 from nnkit import backend
 from nnkit.autodiff import Tensor, ops
+from nnkit.kernels import few_blas_threads  # small matrices: one BLAS thread is faster
 from nnkit.nn.activations import LeakyReLU, ReLU, Sigmoid
 from nnkit.nn.linear import Linear
 from nnkit.nn.module import Module, Sequential, ShapeError
-
-
-# ------------------------------------------------------------------- speed helper
-def few_blas_threads():
-    """A context manager running BLAS on one thread (a no-op when threadpoolctl is missing).
-
-    The small networks of these models multiply matrices of a few thousand entries, where
-    starting and synchronising BLAS threads costs more than it saves: on a busy 2-core machine
-    one thread was 3-4x faster for the GAN, flow, autoencoder and WaveNet loops.  The previous
-    setting is restored on exit.
-    """
-    try:
-        from threadpoolctl import threadpool_limits  # noqa: PLC0415 - installed with scikit-learn
-    except ImportError:  # pragma: no cover
-        import contextlib  # noqa: PLC0415
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 # ------------------------------------------------------------------------- data

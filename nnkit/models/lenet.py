@@ -94,26 +94,18 @@ def layer_table(named_layers, input_shape):
 
     Returns a list of dicts with keys layer, type, shape, units, connections, weights, biases.
     """
-    from nnkit.nn._im2col import conv_output_size
-    from nnkit.nn.conv import resolve_padding
-
     shape = tuple(input_shape)
     rows = []
     for name, m in named_layers:
         if isinstance(m, Conv2d):
-            C, H, W = shape
             kh, kw = m.kernel_size
-            pads = resolve_padding(m.padding, (kh, kw), (m.dilation, m.dilation))
-            shape = (m.out_channels, conv_output_size(H, kh, m.stride, pads[0] + pads[1], m.dilation),
-                     conv_output_size(W, kw, m.stride, pads[2] + pads[3], m.dilation))
-            fan_in = (C // m.groups) * kh * kw
+            fan_in = (shape[0] // m.groups) * kh * kw
+            shape = m.output_shape(shape)
             kind, weights, biases = "convolution", m.weight.size, (m.bias.size if m.bias is not None else 0)
         elif isinstance(m, MaxPool2d):  # AvgPool2d is a subclass
-            C, H, W = shape
-            k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
-            s = m.stride or k
-            shape = (C, conv_output_size(H, k, s, 2 * m.padding), conv_output_size(W, k, s, 2 * m.padding))
-            fan_in = k * k
+            kh, kw = (m.kernel_size, m.kernel_size) if isinstance(m.kernel_size, int) else m.kernel_size
+            shape = m.output_shape(shape)
+            fan_in = kh * kw
             kind, weights, biases = "subsampling", 0, 0
         elif isinstance(m, Flatten):
             n = 1

@@ -137,7 +137,7 @@ class RBM:
         ``recon``: reconstruction error on X; ``free_energy_gap``: mean F(validation) - mean F(train
         subset), which grows when the model starts to overfit (Hinton's practical guide, 2010).
         """
-        from nnkit.models.gan import few_blas_threads  # noqa: PLC0415
+        from nnkit.kernels import few_blas_threads  # noqa: PLC0415 - small matrices: one BLAS thread is faster
 
         X = self._v(X)
         history = {"recon": [], "free_energy_gap": []}

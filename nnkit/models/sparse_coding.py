@@ -72,7 +72,7 @@ def learn_dictionary(X, n_atoms, lam, n_iter=50, lr=None, code_steps=50, D0=None
     else:
         D = normalize_columns(D0)
     H, history = None, []
-    from nnkit.models.gan import few_blas_threads  # noqa: PLC0415 - small matrices: one thread is faster
+    from nnkit.kernels import few_blas_threads  # noqa: PLC0415 - small matrices: one BLAS thread is faster
 
     with few_blas_threads():
         for _ in range(n_iter):

@@ -13,7 +13,7 @@ from nnkit.nn.regularization import Dropout
 from nnkit.nn.embedding import Embedding
 from nnkit.nn.conv import Conv1d, Conv2d, conv1d, conv2d
 from nnkit.nn.pooling import AvgPool2d, Flatten, MaxPool2d, avg_pool2d, max_pool2d
-from nnkit.nn.recurrent import GRU, LSTM, RNN, Bidirectional, gru_cell, lstm_cell, rnn_cell
+from nnkit.nn.recurrent import GRU, LSTM, RNN, Bidirectional, gru, gru_cell, lstm, lstm_cell, rnn, rnn_cell
 from nnkit.nn.attention import AdditiveAttention, DotProductAttention
 from nnkit.nn.residual import ResidualBlock
 
@@ -25,6 +25,6 @@ __all__ = [
     "sign", "softmax", "softplus", "step", "tanh", "BatchNorm1d", "BatchNorm2d", "Dropout",
     "Embedding",
     "Conv1d", "Conv2d", "conv1d", "conv2d", "AvgPool2d", "Flatten", "MaxPool2d", "avg_pool2d", "max_pool2d",
-    "RNN", "LSTM", "GRU", "Bidirectional", "rnn_cell", "lstm_cell", "gru_cell",
+    "RNN", "LSTM", "GRU", "Bidirectional", "rnn", "lstm", "gru", "rnn_cell", "lstm_cell", "gru_cell",
     "AdditiveAttention", "DotProductAttention", "ResidualBlock",
 ]

@@ -11,35 +11,46 @@ A layer with C input maps and O output maps computes (Lecture 9, eq. (10))
 
     z[n, o] = b[o] + sum_c x[n, c] ⋆ w[o, c]
 
-Shapes: x (N, C, H, W), weight (O, C/groups, kh, kw), bias (O,), output
-(N, O, Ho, Wo) with Ho = floor((H + pad_top + pad_bottom - d (kh - 1) - 1) / s) + 1.
+Shapes: x (N, C, H, W), weight (O, C/groups, kh, kw), bias (O,), output (N, O, Ho, Wo) with,
+per axis (stride s, dilation d, padding p_before + p_after),
 
-Two implementations of the same primitive sit side by side:
+    Ho = floor((H + p_top + p_bottom - d_h (kh - 1) - 1) / s_h) + 1       (and Wo alike).
 
-- :func:`conv2d` — the fast path: im2col (``nnkit.nn._im2col``) and one batched matrix
-  product, with a hand-written vector-Jacobian product;
-- :func:`conv2d_naive` — loops over every output entry, kept as the reference the fast
-  path is tested against.
+:func:`conv2d` below is the textbook implementation (im2col, one matrix product, col2im).
+A faster kernel computes the same function (``nnkit.kernels``); ``nnkit.use(kernels=...)``
+picks which one runs.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-from nnkit import backend
+from nnkit import backend, kernels
 from nnkit.autodiff import Tensor, ops
 from nnkit.nn import init
-from nnkit.nn._im2col import (WORKSPACE, as_strided, col2im, col2im_rows, conv_output_size, im2col_per_image,
-                             over_batch, pad_into, row_length)
 from nnkit.nn.module import Module, Parameter, ShapeError, as_input
 
 
 # ------------------------------------------------------------------ arguments
-def _pair(v, name):
+def _pair(v, name="argument"):
+    """An int or a pair as a pair of ints: 2 -> (2, 2), (1, 3) -> (1, 3)."""
     if isinstance(v, (tuple, list)):
         if len(v) != 2:
             raise ValueError(f"{name} must be an int or a pair, got {v!r}")
         return int(v[0]), int(v[1])
     return int(v), int(v)
+
+
+def conv_output_size(n: int, k: int, stride: int = 1, pad_total: int = 0, dilation: int = 1) -> int:
+    """Output length of a convolution along one axis.
+
+        n_out = floor((n + pad_total - dilation*(k - 1) - 1) / stride) + 1
+
+    ``pad_total`` counts both sides (2p for symmetric padding p).  With stride 1,
+    no dilation and no padding this is the notes' "input - filter + 1".
+    """
+    return (n + pad_total - dilation * (k - 1) - 1) // stride + 1
 
 
 def resolve_padding(padding, kernel_size, dilation=(1, 1)):
@@ -53,7 +64,7 @@ def resolve_padding(padding, kernel_size, dilation=(1, 1)):
     - ``"full"``: pad d(k-1) on each side, output = input + filter - 1.
     """
     kh, kw = kernel_size
-    dh, dw = dilation
+    dh, dw = _pair(dilation, "dilation")
     if isinstance(padding, str):
         eh, ew = dh * (kh - 1), dw * (kw - 1)  # effective kernel extent minus one
         if padding == "valid":
@@ -73,264 +84,136 @@ def resolve_padding(padding, kernel_size, dilation=(1, 1)):
     return pads
 
 
-def _output_hw(x_shape, w_shape, stride, pads, dilation, who):
-    N, C, H, W = x_shape
+class ConvGeometry(NamedTuple):
+    """Everything about a convolution but the numbers: pairs (h, w) and pads (top, bottom, left, right)."""
+    stride: tuple
+    dilation: tuple
+    pads: tuple
+    groups: int
+    out_hw: tuple
+
+
+def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups, who="conv2d") -> ConvGeometry:
+    """Check the shapes of a convolution and work out its geometry; errors name ``who`` and both shapes."""
+    if len(x_shape) != 4:
+        raise ShapeError(f"{who}: expected input of shape (N, C, H, W), got shape {tuple(x_shape)}")
+    if len(w_shape) != 4:
+        raise ShapeError(f"{who}: expected weight of shape (O, C/groups, kh, kw), got shape {tuple(w_shape)}")
+    if x_shape[1] != w_shape[1] * groups:
+        raise ShapeError(f"{who}: input has {x_shape[1]} channels but the weight of shape {tuple(w_shape)} "
+                         f"with groups={groups} expects {w_shape[1] * groups}; input shape {tuple(x_shape)}")
+    if w_shape[0] % groups:
+        raise ShapeError(f"{who}: {w_shape[0]} output channels are not divisible by groups={groups}")
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    if min(stride) < 1 or min(dilation) < 1:
+        raise ValueError(f"{who}: stride and dilation must be >= 1, got {stride} and {dilation}")
     kh, kw = w_shape[2:]
-    Ho = conv_output_size(H, kh, stride, pads[0] + pads[1], dilation)
-    Wo = conv_output_size(W, kw, stride, pads[2] + pads[3], dilation)
+    pads = resolve_padding(padding, (kh, kw), dilation)
+    Ho = conv_output_size(x_shape[2], kh, stride[0], pads[0] + pads[1], dilation[0])
+    Wo = conv_output_size(x_shape[3], kw, stride[1], pads[2] + pads[3], dilation[1])
     if Ho < 1 or Wo < 1:
         raise ShapeError(f"{who}: the {kh}x{kw} kernel (dilation {dilation}) does not fit the padded input: "
                          f"input shape {tuple(x_shape)}, padding {pads}")
-    return Ho, Wo
+    return ConvGeometry(stride, dilation, pads, int(groups), (Ho, Wo))
 
 
-def _check_shapes(x, w, groups, who):
-    if x.ndim != 4:
-        raise ShapeError(f"{who}: expected input of shape (N, C, H, W), got shape {x.shape}")
-    if w.ndim != 4:
-        raise ShapeError(f"{who}: expected weight of shape (O, C/groups, kh, kw), got shape {w.shape}")
-    if x.shape[1] != w.shape[1] * groups:
-        raise ShapeError(f"{who}: input has {x.shape[1]} channels but the weight of shape {w.shape} "
-                         f"with groups={groups} expects {w.shape[1] * groups}; input shape {x.shape}")
-    if w.shape[0] % groups:
-        raise ShapeError(f"{who}: {w.shape[0]} output channels are not divisible by groups={groups}")
+# ------------------------------------------------------- im2col and col2im
+def pad(a, pads, fill=0.0):
+    """``a`` (N, C, H, W) inside a border of ``fill``: pads = (top, bottom, left, right)."""
+    top, bottom, left, right = pads
+    N, C, H, W = a.shape
+    out = backend.xp().full((N, C, H + top + bottom, W + left + right), fill, dtype=a.dtype)
+    out[:, :, top:top + H, left:left + W] = a
+    return out
 
 
-# -------------------------------------------------------------- the fast path
-def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 1, padding=0,
-           dilation: int = 1, groups: int = 1) -> Tensor:
-    """2-D cross-correlation of a batch of multi-channel images (im2col + batched GEMM).
+def unpad(a, pads):
+    """The inverse of :func:`pad`: the (N, C, H, W) interior, a view."""
+    top, bottom, left, right = pads
+    return a[:, :, top:a.shape[2] - bottom, left:a.shape[3] - right]
 
-        out[n, o] = bias[o] + sum_c x_pad[n, c] ⋆_(s, d) weight[o, c]
+
+def window(a, i, j, stride, dilation, out_hw):
+    """Kernel offset (i, j) of every window: the strided slice a[:, :, y*sh + i*dh, x*sw + j*dw], (N, C, Ho, Wo)."""
+    (sh, sw), (dh, dw), (Ho, Wo) = _pair(stride), _pair(dilation), out_hw
+    return a[:, :, i * dh:i * dh + sh * (Ho - 1) + 1:sh, j * dw:j * dw + sw * (Wo - 1) + 1:sw]
+
+
+def im2col(x_pad, kh, kw, stride=1, dilation=1, out_hw=None):
+    """Every window as one column: cols[(c, i, j), (n, y, x)] = x_pad[n, c, y*sh + i*dh, x*sw + j*dw].
+
+    x_pad (N, C, Hp, Wp) -> cols (C*kh*kw, N*Ho*Wo).  With it a convolution is ONE matrix
+    product (Lecture 10, §4: convolutions are matrix products "beneath the hood").  The loop
+    runs over the kh*kw kernel offsets, each filling a block of rows for the whole batch.
+    """
+    N, C, Hp, Wp = x_pad.shape
+    (sh, sw), (dh, dw) = _pair(stride), _pair(dilation)
+    Ho, Wo = out_hw or (conv_output_size(Hp, kh, sh, 0, dh), conv_output_size(Wp, kw, sw, 0, dw))
+    cols = backend.xp().empty((C, kh, kw, N, Ho, Wo), dtype=x_pad.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, i, j] = window(x_pad, i, j, stride, dilation, (Ho, Wo)).transpose(1, 0, 2, 3)
+    return cols.reshape(C * kh * kw, N * Ho * Wo)
+
+
+def col2im(cols, padded_shape, kh, kw, stride=1, dilation=1, out_hw=None):
+    """The adjoint of :func:`im2col`: add every column back onto the window it came from.
+
+    cols (C*kh*kw, N*Ho*Wo) -> (N, C, Hp, Wp), where overlapping windows sum.
+    """
+    N, C, Hp, Wp = padded_shape
+    (sh, sw), (dh, dw) = _pair(stride), _pair(dilation)
+    Ho, Wo = out_hw or (conv_output_size(Hp, kh, sh, 0, dh), conv_output_size(Wp, kw, sw, 0, dw))
+    acc = backend.xp().zeros(padded_shape, dtype=cols.dtype)
+    c6 = cols.reshape(C, kh, kw, N, Ho, Wo)
+    for i in range(kh):
+        for j in range(kw):
+            target = window(acc, i, j, stride, dilation, (Ho, Wo))
+            target += c6[:, i, j].transpose(1, 0, 2, 3)
+    return acc
+
+
+# ----------------------------------------------------------- the primitive
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+           dilation=1, groups: int = 1) -> Tensor:
+    """2-D cross-correlation of a batch of multi-channel images.
+
+        out[n, o, y, x] = bias[o] + sum_{c,i,j} x_pad[n, c, y*sh + i*dh, x*sw + j*dw] weight[o, c, i, j]
 
     x (N, C, H, W), weight (O, C/groups, kh, kw), bias (O,) or None -> (N, O, Ho, Wo).
-    ``padding``: see :func:`resolve_padding`.  Lecture 9, §3; neural-nets notes, "Shared weights".
+    ``stride`` and ``dilation``: an int or a pair (h, w); ``padding``: see :func:`resolve_padding`.
+    Lecture 9, §3; neural-nets notes, "Shared weights".
 
-    With cols_n = im2col(x_pad[n]) of shape (C*kh*kw, Ho*Wo) and W2 = weight as (O, C*kh*kw),
-    the forward pass is out_n = W2 cols_n + b for every image n, and the backward pass
-    (g_n = dL/dout_n as (O, Ho*Wo)) is, per group:
+    As matrices, with cols = im2col(x_pad) (C*kh*kw, N*Ho*Wo), W = weight as (O, C*kh*kw) and
+    G = dL/dout as (O, N*Ho*Wo), each group of channels computes
 
-        dL/dW2 = sum_n g_n cols_n^T,   dL/db = sum_n g_n 1,   dL/dx_pad[n] = col2im(W2^T g_n)
-
-    Every image is independent until the sums over n, so the work is done in blocks of
-    images, on several threads (``nnkit.nn._im2col.over_batch``).
+        forward:   out = W cols + b
+        backward:  dL/dW = G cols^T,   dL/db = G 1,   dL/dx_pad = col2im(W^T G).
     """
-    who = "conv2d"
-    _check_shapes(x, weight, groups, who)
+    geo = conv_geometry(x.shape, weight.shape, stride, padding, dilation, groups, "conv2d")
+    fast = kernels.implementation("conv2d")
+    if fast is not None:
+        return fast(x, weight, bias, geo)
     xp = backend.xp()
-    O, Cg, kh, kw = weight.shape
-    N, C, H, W = x.shape
-    pads = resolve_padding(padding, (kh, kw), (dilation, dilation))
-    Ho, Wo = _output_hw(x.shape, weight.shape, stride, pads, dilation, who)
-    G, K, L = groups, Cg * kh * kw, Ho * Wo
-    Og = O // G
-    dtype = np.result_type(x.dtype, weight.dtype)
-    # a bias is folded into the product as an extra weight column times a row of ones in cols:
-    # that saves a pass over the whole output here, and gives dL/db for free in the backward pass
-    fold_bias = bias is not None and G == 1
-    Kr = G * K + int(fold_bias)   # rows of each image's window matrix
-
-    x_pad = pad_into(x.data, pads, "conv.pad")
-    padded_shape = x_pad.shape
-    cols_buffer = WORKSPACE.get("conv.cols", (N, Kr, row_length(L, x_pad.dtype.itemsize)), x_pad.dtype)
-    cols = cols_buffer[:, :, :L]   # (N, Kr, L); the vjp keeps cols_buffer itself, so it is not handed out again
-    out = WORKSPACE.get("conv.out", (N, O, Ho, Wo), dtype)   # the tensor's data is this very array
-    out3 = out.reshape(N, O, L)
-    w2 = weight.data.reshape(O, K)
-    if fold_bias:
-        w2 = xp.concatenate([w2, bias.data.reshape(O, 1)], axis=1)          # (O, K + 1)
-
-    def forward_part(lo, hi):
-        im2col_per_image(x_pad[lo:hi], kh, kw, stride, dilation, (Ho, Wo), cols[lo:hi], ones_row=fold_bias)
-        for gi in range(G):  # one batched GEMM per group (a single one for an ordinary convolution)
-            rows = slice(gi * K, (gi + 1) * K + int(fold_bias))
-            xp.matmul(w2[gi * Og:(gi + 1) * Og], cols[lo:hi, rows], out=out3[lo:hi, gi * Og:(gi + 1) * Og])
-
-    over_batch(forward_part, N, N * Kr * L)
-    if bias is not None and not fold_bias:
-        out3 += bias.data.reshape(O, 1)
-    del x_pad
+    N, O, G, (kh, kw), (Ho, Wo) = x.shape[0], weight.shape[0], geo.groups, weight.shape[2:], geo.out_hw
+    x_pad = pad(x.data, geo.pads)
+    cols = im2col(x_pad, kh, kw, geo.stride, geo.dilation, geo.out_hw)       # (C*kh*kw, N*Ho*Wo)
+    cols = cols.reshape(G, -1, N * Ho * Wo)                                  # rows of each group
+    w = weight.data.reshape(G, O // G, -1)                                   # (G, O/G, C/G*kh*kw)
+    out = xp.matmul(w, cols).reshape(O, N, Ho, Wo).transpose(1, 0, 2, 3)     # W cols
+    if bias is not None:
+        out = out + bias.data.reshape(O, 1, 1)
 
     def vjp(g):
-        cols = cols_buffer[:, :, :L]
-        g3 = g.reshape(N, O, L)  # free when g is stored in (N, O, Ho, Wo) order, as out is
-        need_w = weight.requires_grad or (fold_bias and bias.requires_grad)
-        fast_dx = x.requires_grad and stride == 1
-        dx = _InputGradStride1(g, weight.data, padded_shape, dilation, G) if fast_dx else None
-
-        def backward_part(lo, hi):
-            gwb = None
-            if need_w:  # dL/d[W2 | b] = sum_n g_n [cols_n; 1]^T, per group: a batched GEMM, summed over n
-                gwb = xp.empty((O, K + int(fold_bias)), dtype=g.dtype)
-                for gi in range(G):
-                    outs, rows = slice(gi * Og, (gi + 1) * Og), slice(gi * K, (gi + 1) * K + int(fold_bias))
-                    gwb[outs] = xp.matmul(g3[lo:hi, outs], cols[lo:hi, rows].transpose(0, 2, 1)).sum(axis=0)
-            if dx is not None:
-                dx.part(lo, hi)
-            return gwb
-
-        parts = over_batch(backward_part, N, N * (Kr + O) * L)
-        gw = gx = gb = None
-        if need_w:
-            gwb = parts[0]
-            for p in parts[1:]:
-                gwb = gwb + p                                            # (O, K [+ 1])
-            gw = gwb[:, :K].reshape(weight.shape) if weight.requires_grad else None
-            gb = gwb[:, K].copy() if fold_bias and bias.requires_grad else None
-        if bias is not None and not fold_bias and bias.requires_grad:
-            gb = g3.sum(axis=(0, 2))
-        if x.requires_grad:
-            if fast_dx:
-                dpad = dx.result()
-            else:
-                dcols = WORKSPACE.get("conv.dcols", (N, G * K, L), g.dtype)
-                for gi in range(G):  # dL/dcols_n = W2^T g_n, per group
-                    rows, outs = slice(gi * K, (gi + 1) * K), slice(gi * Og, (gi + 1) * Og)
-                    xp.matmul(w2[outs, :K].T, g3[:, outs], out=dcols[:, rows])
-                dpad = col2im(dcols, padded_shape, kh, kw, stride, dilation, (Ho, Wo), tag="conv.dpad")
-            gx = dpad[:, :, pads[0]:pads[0] + H, pads[2]:pads[2] + W]
-        return gx, gw, gb
+        g_mat = g.transpose(1, 0, 2, 3).reshape(G, O // G, N * Ho * Wo)     # G
+        gw = xp.matmul(g_mat, cols.transpose(0, 2, 1)).reshape(weight.shape)  # G cols^T
+        gb = None if bias is None else g.sum(axis=(0, 2, 3))                  # G 1
+        gcols = xp.matmul(w.transpose(0, 2, 1), g_mat).reshape(-1, N * Ho * Wo)   # W^T G
+        gx_pad = col2im(gcols, x_pad.shape, kh, kw, geo.stride, geo.dilation, geo.out_hw)
+        return unpad(gx_pad, geo.pads), gw, gb
 
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return Tensor.from_op(out, parents, vjp, "conv2d")
-
-
-class _InputGradStride1:
-    """dL/dx_pad of a stride-1 convolution, image block by image block.
-
-    g (N, O, Ho, Wo), w (O, C/groups, kh, kw) -> (N, C, Hp, Wp):
-
-        dx_pad[n, c, y + i*d, x + j*d] += sum_o w[o, c, i, j] g[n, o, y, x]    for every i, j, y, x
-
-    g is first copied into a zeroed (N, O, Hp, Wp) array g_pad, so that in the images flattened
-    row by row each kernel offset (i, j) is one shift by i*d*Wp + j*d (see :func:`col2im_rows`).
-    Two ways to arrange the same sums; the one that writes fewer numbers is used:
-
-    - "weights first": dcols = W^T g_pad, (N, kh*kw*C, Hp*Wp), then kh*kw shifted adds;
-    - "shift g first" (no groups): gj = the kw shifts of g_pad by j*d, (N, O*kw, Hp*Wp), one copy
-      through a strided view; then W_i^T gj, (N, kh*C, Hp*Wp), holds every column offset's
-      sum already, and kh shifted adds remain.  Better when O is small next to C*kh
-      (LeNet's C3: 2x faster); worse for few input channels.
-
-    ``part(lo, hi)`` does images lo..hi-1 and touches nothing else; ``result()`` returns the
-    (N, C, Hp, Wp) gradient once every part is done.
-    """
-
-    def __init__(self, g, w, padded_shape, dilation, groups):
-        N, O, Ho, Wo = g.shape
-        _, C, Hp, Wp = padded_shape
-        kh, kw = w.shape[2:]
-        self.g, self.w, self.groups, self.dilation, self.padded_shape = g, w, groups, dilation, padded_shape
-        self.shift_g_first = groups == 1 and O * kw + kh * C < kh * kw * C
-        S, head = Hp * Wp, (kw - 1) * dilation   # head: zeros read by the shifts of g_pad
-        self.g_flat = WORKSPACE.get("conv.gpad", (N, O, head + S), g.dtype)
-        if self.shift_g_first:
-            self.w_mat = w.transpose(2, 1, 0, 3).reshape(kh * C, O * kw)      # rows (i, c), columns (o, j)
-            self.gj = WORKSPACE.get("conv.gj", (N, O, kw, S), g.dtype)
-            self.prod = WORKSPACE.get("conv.dcols1", (N, kh, 1, C, S), g.dtype)
-        else:
-            self.w_ijc = w.transpose(0, 2, 3, 1)                              # (O, kh, kw, C/groups)
-            self.prod = WORKSPACE.get("conv.dcols1", (N, kh, kw, C, S), g.dtype)
-        tail = (kh - 1) * dilation * Wp + (kw - 1) * dilation              # the largest shift
-        self.acc = WORKSPACE.get("conv.dpad", (N, C * S + tail), g.dtype)
-
-    def part(self, lo, hi):
-        xp = backend.xp()
-        N, O, Ho, Wo = self.g.shape
-        _, C, Hp, Wp = self.padded_shape
-        kh, kw, d, n, S = self.w.shape[2], self.w.shape[3], self.dilation, hi - lo, Hp * Wp
-        head = self.g_flat.shape[2] - S
-        g_flat = self.g_flat[lo:hi]
-        g_flat[:, :, :head] = 0
-        g_pad = g_flat[:, :, head:].reshape(n, O, Hp, Wp)
-        g_pad[:, :, :Ho, :Wo] = self.g[lo:hi]
-        g_pad[:, :, :Ho, Wo:] = 0
-        g_pad[:, :, Ho:] = 0
-        prod = self.prod[lo:hi]
-        if self.shift_g_first:
-            # gj[m, o, j, q] = g_pad[m, o, q - j*d]: a view with a negative step along j, one copy
-            sm, so, sq = g_flat.strides
-            shifted = as_strided(g_flat[:, :, head:], (n, O, kw, S), (sm, so, -d * sq, sq))
-            xp.copyto(self.gj[lo:hi], shifted)
-            xp.matmul(self.w_mat, self.gj[lo:hi].reshape(n, O * kw, S), out=prod.reshape(n, kh * C, S))
-            shifts = (kh, 1)   # the column offsets are already summed
-        else:
-            Og, Cg = O // self.groups, C // self.groups
-            g_pad = g_pad.reshape(n, O, S)
-            if self.groups == 1:  # prod[m, i, j, c] = sum_o w[o, c, i, j] g_pad[m, o]: one batched GEMM
-                xp.matmul(self.w_ijc.reshape(O, kh * kw * C).T, g_pad, out=prod.reshape(n, kh * kw * C, S))
-            for gi in range(self.groups if self.groups > 1 else 0):  # the same, per group
-                outs, chans = slice(gi * Og, (gi + 1) * Og), slice(gi * Cg, (gi + 1) * Cg)
-                p = xp.matmul(self.w_ijc[outs].reshape(Og, kh * kw * Cg).T, g_pad[:, outs])
-                prod[:, :, :, chans] = p.reshape(n, kh, kw, Cg, S)
-            shifts = (kh, kw)
-        acc = self.acc[lo:hi]
-        acc[...] = 0
-        col2im_rows(acc, prod, self.padded_shape, *shifts, d)
-
-    def result(self):
-        N, C, Hp, Wp = self.padded_shape
-        return self.acc[:, :C * Hp * Wp].reshape(N, C, Hp, Wp)
-
-
-# ---------------------------------------------------------- the naive reference
-def _conv2d_naive_arrays(x, w, b, stride, pads, dilation, groups):
-    N, C, H, W = x.shape
-    O, Cg, kh, kw = w.shape
-    Ho, Wo = _output_hw(x.shape, w.shape, stride, pads, dilation, "conv2d_naive")
-    xp_ = np.zeros((N, C, H + pads[0] + pads[1], W + pads[2] + pads[3]), dtype=x.dtype)
-    xp_[:, :, pads[0]:pads[0] + H, pads[2]:pads[2] + W] = x
-    out = np.zeros((N, O, Ho, Wo), dtype=np.result_type(x, w))
-    per = O // groups
-    for n in range(N):
-        for o in range(O):
-            c0 = (o // per) * Cg
-            for r in range(Ho):
-                for c in range(Wo):
-                    rows = slice(r * stride, r * stride + dilation * (kh - 1) + 1, dilation)
-                    colsl = slice(c * stride, c * stride + dilation * (kw - 1) + 1, dilation)
-                    out[n, o, r, c] = np.sum(xp_[n, c0:c0 + Cg, rows, colsl] * w[o])
-            if b is not None:
-                out[n, o] += b[o]
-    return out, xp_, (Ho, Wo)
-
-
-def conv2d_naive(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 1, padding=0,
-                 dilation: int = 1, groups: int = 1) -> Tensor:
-    """The same function as :func:`conv2d`, written with loops over every output entry.
-
-    Slow; it exists so that the fast path can be tested against it.  Its
-    backward pass is also a loop: every output entry sends ``g * w`` back to the
-    input window it read and ``g * window`` to the weights.  NumPy only.
-    """
-    _check_shapes(x, weight, groups, "conv2d_naive")
-    kh, kw = weight.shape[2:]
-    pads = resolve_padding(padding, (kh, kw), (dilation, dilation))
-    xd, wd = backend.to_numpy(x.data), backend.to_numpy(weight.data)
-    bd = None if bias is None else backend.to_numpy(bias.data)
-    out, x_pad, (Ho, Wo) = _conv2d_naive_arrays(xd, wd, bd, stride, pads, dilation, groups)
-    N, C, H, W = xd.shape
-    O, Cg = wd.shape[:2]
-    per = O // groups
-
-    def vjp(g):
-        g = backend.to_numpy(g)
-        gx_pad, gw = np.zeros_like(x_pad), np.zeros_like(wd)
-        for n in range(N):
-            for o in range(O):
-                c0 = (o // per) * Cg
-                for r in range(Ho):
-                    for c in range(Wo):
-                        rows = slice(r * stride, r * stride + dilation * (kh - 1) + 1, dilation)
-                        colsl = slice(c * stride, c * stride + dilation * (kw - 1) + 1, dilation)
-                        gx_pad[n, c0:c0 + Cg, rows, colsl] += g[n, o, r, c] * wd[o]
-                        gw[o] += g[n, o, r, c] * x_pad[n, c0:c0 + Cg, rows, colsl]
-        gx = gx_pad[:, :, pads[0]:pads[0] + H, pads[2]:pads[2] + W]
-        gb = None if bias is None else g.sum(axis=(0, 2, 3))
-        return gx, gw, gb
-
-    parents = (x, weight) if bias is None else (x, weight, bias)
-    return Tensor.from_op(backend.to_device(out), parents, vjp, "conv2d_naive")
+    return Tensor.from_op(xp.ascontiguousarray(out), parents, vjp, "conv2d")
 
 
 # ---------------------------------------------------- single-channel helpers
@@ -374,28 +257,34 @@ def _as_float_input(x, layer):
     return x
 
 
+def _compact(pair):
+    """(2, 2) -> 2 and (1, 2) -> (1, 2), for short reprs."""
+    return pair[0] if pair[0] == pair[1] else pair
+
+
 class Conv2d(Module):
     """A 2-D convolution layer: out = bias + sum_c x[:, c] ⋆ weight[:, c].
 
     Shapes: x (N, in_channels, H, W) -> (N, out_channels, Ho, Wo);
     weight (out_channels, in_channels/groups, kh, kw), bias (out_channels,), as in PyTorch.
-    ``padding``: int, pair, or "valid" / "same" / "full".  (Lecture 9, §3; neural-nets notes,
-    "Local receptive fields" and "Shared weights".)
+    ``stride``, ``dilation``: an int or a pair (h, w); ``padding``: int, pair, 4-tuple
+    (top, bottom, left, right), or "valid" / "same" / "full".  (Lecture 9, §3; neural-nets
+    notes, "Local receptive fields" and "Shared weights".)
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride: int = 1, padding=0,
-                 dilation: int = 1, groups: int = 1, bias: bool = True, init_fn="xavier", dtype=None):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, init_fn="xavier", dtype=None):
         super().__init__()
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv2d: in_channels={in_channels} and out_channels={out_channels} "
                              f"must both be divisible by groups={groups}")
-        if stride < 1 or dilation < 1:
+        self.stride, self.dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+        if min(self.stride) < 1 or min(self.dilation) < 1:
             raise ValueError(f"Conv2d: stride and dilation must be >= 1, got {stride} and {dilation}")
-        self.in_channels, self.out_channels = in_channels, out_channels
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, int(groups)
         self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride, self.dilation, self.groups = int(stride), int(dilation), int(groups)
         self.padding = padding
-        resolve_padding(padding, self.kernel_size)  # validate now, not at the first call
+        resolve_padding(padding, self.kernel_size, self.dilation)  # validate now, not at the first call
         dtype = dtype or backend.default_dtype()
         make = init.get(init_fn) if isinstance(init_fn, str) else init_fn
         self.weight = Parameter(make((out_channels, in_channels // groups, *self.kernel_size), dtype=dtype))
@@ -410,11 +299,18 @@ class Conv2d(Module):
         except ShapeError as err:
             raise ShapeError(f"{self!r}: {err}") from None
 
+    def output_shape(self, input_shape):
+        """(C, H, W) of one example -> (out_channels, Ho, Wo)."""
+        C, H, W = input_shape
+        geo = conv_geometry((1, C, H, W), self.weight.shape, self.stride, self.padding, self.dilation,
+                            self.groups, repr(self))
+        return (self.out_channels, *geo.out_hw)
+
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-             f"stride={self.stride}, padding={self.padding!r}")
-        if self.dilation != 1:
-            s += f", dilation={self.dilation}"
+             f"stride={_compact(self.stride)}, padding={self.padding!r}")
+        if self.dilation != (1, 1):
+            s += f", dilation={_compact(self.dilation)}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         return s + ("" if self.bias is not None else ", bias=False")
@@ -445,7 +341,7 @@ def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 
     N, C, L = x.shape
     x4 = ops.reshape(x, (N, C, 1, L))
     w4 = ops.reshape(weight, (weight.shape[0], weight.shape[1], 1, k))
-    out = conv2d(x4, w4, bias, stride, pads, dilation, groups)
+    out = conv2d(x4, w4, bias, (1, stride), pads, (1, dilation), groups)
     return ops.reshape(out, (N, weight.shape[0], out.shape[3]))
 
 

@@ -10,22 +10,20 @@ Row vectors throughout, as in ``Linear``: a step computes
 ``x_t W_ih^T + h_{t-1} W_hh^T + b`` with ``w_ih`` of shape (G, I) and
 ``w_hh`` of shape (G, H), where G is H times the number of gates.
 
-Two ways to run each layer, which give the same numbers:
-
-- ``fused=True`` (default): one primitive for the whole sequence with
-  hand-written backprop through time (``nnkit.nn._rnn_kernels``);
-- ``fused=False``: a Python loop over the one-step cells below
-  (``rnn_cell``, ``lstm_cell``, ``gru_cell``), made of ordinary autodiff ops.
-  It is the readable definition, and the tests check the fused kernels against it.
+The primitives :func:`rnn`, :func:`lstm` and :func:`gru` below are the textbook
+implementations: a loop over the one-step cells (``rnn_cell``, ``lstm_cell``,
+``gru_cell``), made of ordinary autodiff operations, whose backward pass is
+backprop through time.  ``nnkit.kernels`` holds fused versions of the same
+functions (one node for the whole sequence, with a hand-written backward loop);
+``nnkit.use(kernels=...)`` picks which one runs.
 """
 from __future__ import annotations
 
 import math
 
-from nnkit import backend
+from nnkit import backend, kernels
 from nnkit.autodiff import Tensor, ops
 from nnkit.nn import init
-from nnkit.nn import _rnn_kernels as K
 from nnkit.nn.module import Module, Parameter, ShapeError
 
 
@@ -100,19 +98,86 @@ def gru_cell(x_t, h, w_ih, w_hh, b=None, gates=None):
     return (1 - z) * h + z * n
 
 
+# ------------------------------------------------------ whole-sequence primitives
+_NONLINEARITIES = ("tanh", "relu", "linear")
+
+
+def rnn(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | None = None,
+        nonlinearity: str = "tanh") -> Tensor:
+    """A vanilla RNN over a whole sequence: h_t = phi(a_t), a_t = x_t W_ih^T + h_{t-1} W_hh^T + b.
+
+    x (B, T, I), h0 (B, H), w_ih (H, I), w_hh (H, H), b (H,) or None -> hs (B, T, H).
+    phi is tanh, relu or the identity ("linear").
+
+    Backward, backprop through time (Lecture 13, §3): the tape runs the steps' VJPs from t = T
+    down to 1, which computes, with dA_t = dL/da_t,
+
+        dA_t = (dL/dh_t from the output + dA_{t+1} W_hh) * phi'(a_t)
+        dL/dW_hh = sum_t dA_t^T h_{t-1},   dL/dW_ih = sum_t dA_t^T x_t,   dL/db = sum_t dA_t 1
+    """
+    if nonlinearity not in _NONLINEARITIES:
+        raise ValueError(f"rnn: nonlinearity must be one of {_NONLINEARITIES}, got {nonlinearity!r}")
+    fast = kernels.implementation("rnn")
+    if fast is not None:
+        return fast(x, h0, w_ih, w_hh, b, nonlinearity)
+    h, steps = h0, []
+    for t in range(x.shape[1]):
+        h = rnn_cell(x[:, t], h, w_ih, w_hh, b, nonlinearity)
+        steps.append(h)
+    return ops.stack(steps, axis=1)
+
+
+def lstm(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | None = None,
+         peephole: Tensor | None = None, coupled: bool = False):
+    """The LSTM over a whole sequence (Lecture 14, eqs. (6)-(8); notes, "LSTMs"): see :func:`lstm_cell`.
+
+    x (B, T, I), h0 and c0 (B, H), w_ih (G, I), w_hh (G, H), b (G,), peephole (3, H) or (2, H)
+    -> (hs (B, T, H), c_T (B, H)); G = 4H, or 3H when ``coupled``.
+
+    Backward, through time: the cell state carries the gradient from step to step,
+    dL/dc_{t-1} = dL/dc_t * f_t (+ the peephole terms), besides dL/dh_{t-1} = sum_k dA_k,t W_hh,k;
+    an open forget gate (f = 1) passes it on unchanged, which is why LSTMs remember.
+    """
+    fast = kernels.implementation("lstm")
+    if fast is not None:
+        return fast(x, h0, c0, w_ih, w_hh, b, peephole, coupled)
+    h, c, steps = h0, c0, []
+    for t in range(x.shape[1]):
+        h, c = lstm_cell(x[:, t], h, c, w_ih, w_hh, b, peephole, coupled)
+        steps.append(h)
+    return ops.stack(steps, axis=1), c
+
+
+def gru(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | None = None) -> Tensor:
+    """The GRU over a whole sequence, in the notes' convention (see :func:`gru_cell` and :class:`GRU`).
+
+    x (B, T, I), h0 (B, H), w_ih (3H, I), w_hh (3H, H), b (3H,) or None -> hs (B, T, H).
+    Backward, through time: dL/dh_{t-1} = dL/dh_t * (1 - z_t) + (the paths through z, r and n),
+    so z = 0 copies both the state forward and its gradient back.
+    """
+    fast = kernels.implementation("gru")
+    if fast is not None:
+        return fast(x, h0, w_ih, w_hh, b)
+    h, steps = h0, []
+    for t in range(x.shape[1]):
+        h = gru_cell(x[:, t], h, w_ih, w_hh, b)
+        steps.append(h)
+    return ops.stack(steps, axis=1)
+
+
 # -------------------------------------------------------------------- layers
 class _Recurrent(Module):
     """Shared parts: parameters, input checks, the initial state."""
 
     n_gates = 1
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, fused: bool = True,
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  recurrent_init="orthogonal", dtype=None):
         super().__init__()
         if input_size < 1 or hidden_size < 1:
             raise ValueError(f"{type(self).__name__}: input_size and hidden_size must be >= 1, "
                              f"got {input_size} and {hidden_size}")
-        self.input_size, self.hidden_size, self.fused = int(input_size), int(hidden_size), fused
+        self.input_size, self.hidden_size = int(input_size), int(hidden_size)
         dtype = dtype or backend.default_dtype()
         G, H = self.n_gates * hidden_size, hidden_size
         bound = 1.0 / math.sqrt(H)
@@ -157,24 +222,16 @@ class RNN(_Recurrent):
     Le, Jaitly & Hinton (2015) (Lecture 14, §3.3).
     """
 
-    def __init__(self, input_size, hidden_size, nonlinearity="tanh", bias=True, fused=True,
+    def __init__(self, input_size, hidden_size, nonlinearity="tanh", bias=True,
                  recurrent_init="orthogonal", dtype=None):
-        if nonlinearity not in ("tanh", "relu", "linear"):
+        if nonlinearity not in _NONLINEARITIES:
             raise ValueError(f"RNN: nonlinearity must be 'tanh', 'relu' or 'linear', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size, bias, fused, recurrent_init, dtype)
+        super().__init__(input_size, hidden_size, bias, recurrent_init, dtype)
 
     def forward(self, x, h0=None):
         x = self._check(x)
-        h = self._state(h0, x)
-        if self.fused:
-            hs = K.rnn_sequence(x, h, self.weight_ih, self.weight_hh, self.bias, self.nonlinearity)
-        else:
-            steps = []
-            for t in range(x.shape[1]):
-                h = rnn_cell(x[:, t], h, self.weight_ih, self.weight_hh, self.bias, self.nonlinearity)
-                steps.append(h)
-            hs = ops.stack(steps, axis=1)
+        hs = rnn(x, self._state(h0, x), self.weight_ih, self.weight_hh, self.bias, self.nonlinearity)
         return hs, hs[:, -1]
 
 
@@ -191,9 +248,9 @@ class LSTM(_Recurrent):
     """
 
     def __init__(self, input_size, hidden_size, bias=True, peephole=False, coupled=False,
-                 forget_bias=1.0, fused=True, recurrent_init="orthogonal", dtype=None):
+                 forget_bias=1.0, recurrent_init="orthogonal", dtype=None):
         self.coupled, self.n_gates = bool(coupled), (3 if coupled else 4)
-        super().__init__(input_size, hidden_size, bias, fused, recurrent_init, dtype)
+        super().__init__(input_size, hidden_size, bias, recurrent_init, dtype)
         H = hidden_size
         if self.bias is not None:
             start = 0 if coupled else H
@@ -205,37 +262,35 @@ class LSTM(_Recurrent):
         x = self._check(x)
         h0, c0 = (None, None) if state is None else state
         h, c = self._state(h0, x, "h0"), self._state(c0, x, "c0")
-        if self.fused:
-            hs, c = K.lstm_sequence(x, h, c, self.weight_ih, self.weight_hh, self.bias, self.peephole, self.coupled)
-            return hs, (hs[:, -1], c)
-        steps = []
-        for t in range(x.shape[1]):
-            h, c = lstm_cell(x[:, t], h, c, self.weight_ih, self.weight_hh, self.bias, self.peephole, self.coupled)
-            steps.append(h)
-        return ops.stack(steps, axis=1), (h, c)
+        hs, c = lstm(x, h, c, self.weight_ih, self.weight_hh, self.bias, self.peephole, self.coupled)
+        return hs, (hs[:, -1], c)
 
 
 class GRU(_Recurrent):
-    """Gated recurrent unit (Cho et al., 2014), in the notes' convention h_t = (1 - z) h_{t-1} + z n.
+    """Gated recurrent unit (Cho et al., 2014), in the notes' convention:
+
+        [z; r] = sigmoid(x_t W_ih[:2H]^T + h_{t-1} W_hh[:2H]^T + b[:2H])
+        n_t    = tanh(x_t W_ih[2H:]^T + (r * h_{t-1}) W_hh[2H:]^T + b[2H:])
+        h_t    = (1 - z) * h_{t-1} + z * n_t
 
     ``forward(x, h0=None)``: x (B, T, I) -> (outputs (B, T, H), h_T (B, H)).
-    (PyTorch writes the update the other way round, h_t = (1 - z) n + z h_{t-1},
-    and applies r after the product with W_hn; both are GRUs.)
+
+    Where this differs from PyTorch's ``nn.GRU``, on purpose:
+
+    - the update gate's role: here z = 0 keeps the state and z = 1, r = 1 is the vanilla tanh
+      RNN (the notes' equation); PyTorch writes h_t = (1 - z) * n_t + z * h_{t-1};
+    - the reset gate acts before the recurrent product, (r * h) W_hn^T, as in Cho et al.;
+      PyTorch (like cuDNN) applies it after, r * (h W_hn^T + b_hn);
+    - one bias per gate; PyTorch has two (b_ih and b_hh), which differ only in the n gate.
+
+    Both are GRUs, but the two forms are different functions: weights do not carry over.
     """
 
     n_gates = 3
 
     def forward(self, x, h0=None):
         x = self._check(x)
-        h = self._state(h0, x)
-        if self.fused:
-            hs = K.gru_sequence(x, h, self.weight_ih, self.weight_hh, self.bias)
-        else:
-            steps = []
-            for t in range(x.shape[1]):
-                h = gru_cell(x[:, t], h, self.weight_ih, self.weight_hh, self.bias)
-                steps.append(h)
-            hs = ops.stack(steps, axis=1)
+        hs = gru(x, self._state(h0, x), self.weight_ih, self.weight_hh, self.bias)
         return hs, hs[:, -1]
 
 

@@ -1,91 +1,39 @@
-"""Whole-sequence recurrent primitives with hand-written backprop through time.
+"""The fast kernels of ``rnn``, ``lstm`` and ``gru`` (same functions as ``nnkit.nn.recurrent``).
 
-Each function runs a recurrent layer over all T time steps as ONE node of the
-autodiff tape, and its VJP runs backprop through time (Lecture 13, §3) in a
-single backward loop.  Compared with recording a handful of small operations
-per step, this
+Each kernel runs a recurrent layer over all T time steps as ONE node of the autodiff tape,
+and its VJP runs backprop through time (Lecture 13, §3) in a single backward loop.  Compared
+with recording a handful of small operations per step (the textbook form), this
 
-- computes the input projection x_t W_ih^T for all steps in one matrix product,
-- saves the activations of the forward pass for the backward pass,
-- forms the weight gradients with one matrix product over all steps:
-  dW_hh = sum_t dA_t^T h_{t-1} is one (G, T B) x (T B, H) product,
-- leaves only the recurrent product h_{t-1} W_hh^T (forward) and
-  dA_t W_hh (backward) and a few elementwise operations inside the time loop.
+- computes the input projection x_t W_ih^T of all steps with one matrix product,
+- forms the weight gradients with one matrix product over all steps
+  (dW_hh = sum_t dA_t^T h_{t-1} is one (G, T B) x (T B, H) product),
+- leaves inside the time loop only the recurrent product h_{t-1} W_hh^T (forward),
+  dA_t W_hh (backward) and a few element-wise operations.
 
-Where the time goes, and the tricks that save it (T=50, B=32, H=128):
+The speed techniques:
 
-- *Gate-major layout.*  The pre-activations of all steps live in one array
-  A of shape (n, T, B, H), n = number of gates.  For a step t, each gate's
-  (B, H) block A[k, t] is contiguous, so every elementwise operation is one
-  fast loop; on the (B, n H) row layout the same operation runs over B short
-  row pieces and is several times slower.  The gates are ordered so that the
-  sigmoid gates come first: one call applies the sigmoid to all of them.
-- *No fresh arrays in the loop.*  Every step writes into preallocated
-  buffers (``out=`` arguments, in-place operators).
-- *Recycled big arrays.*  A and the backward's dA are megabytes; glibc gives
-  freed arrays of that size back to the operating system, and the next call
-  then pays a page fault for every 4 KiB it touches.  ``_POOL`` keeps them
-  for the next call instead.
-- *One BLAS thread inside the loops.*  A step's product is too small to
+- *Gate-major layout.*  The pre-activations of all steps live in one array A of shape
+  (n, T, B, H), n = number of gates, so each gate's (B, H) block of a step is contiguous and
+  every element-wise operation on it is one fast loop (on the (B, n H) row layout the same
+  operation runs over B short row pieces).  The sigmoid gates come first: one call applies
+  the sigmoid to all of them.
+- *No fresh arrays in the loops*: every step writes into preallocated buffers (``out=``
+  arguments, in-place operators).
+- *Reused big arrays*: A, its gradient dA and the time-major input come from
+  ``STATE.workspace``; the ones the backward pass reads return when the graph is collected.
+- *One BLAS thread inside the loops* (``STATE.limit_blas``): a step's product is too small to
   share between threads; the big products outside the loops use them all.
 
-Most of the remaining time is in matrix products (about 0.9 GFLOP per
-training step).  Tried and dropped: handing the input-side products to a
-helper thread so that they overlap the time loop.  The loop's many short
-NumPy calls keep taking the GIL back, and the helper's products ran about
-three times slower than alone, so the total did not improve.
-
-Inputs are batch-first, x (B, T, I); internally everything is time-major
-(T, B, .), so that the slice for step t is one contiguous block.
-
-Each primitive is checked in ``tests/test_recurrent.py`` against the same
-recurrence written step by step with autodiff ops (``recurrent.lstm_cell`` etc.),
-in float64, and with finite differences.
+Inputs are batch-first, x (B, T, I); inside, everything is time-major (T, B, .), so that
+the slice of step t is one contiguous block.
 """
 from __future__ import annotations
 
 import contextlib
-import weakref
 
 from nnkit import backend
 from nnkit.autodiff import Tensor
-
-
-class _BufferPool:
-    """Big scratch arrays kept from one call to the next (see the module docstring).
-
-    ``take(shape, dtype)`` returns a kept array of that shape and dtype (its
-    contents are garbage) or a new one; ``give(*arrays)`` hands arrays back
-    once nothing will read them again.  At most ``limit`` arrays are kept,
-    the most recently given ones.
-    """
-
-    def __init__(self, limit: int = 12):
-        self.limit = limit
-        self._free: list = []          # (backend name, array)
-
-    def take(self, shape, dtype):
-        name, dtype = backend.name(), backend.xp().dtype(dtype)
-        for k, (owner, a) in enumerate(self._free):
-            if owner == name and a.shape == shape and a.dtype == dtype:
-                return self._free.pop(k)[1]
-        return backend.xp().empty(shape, dtype=dtype)
-
-    def give(self, *arrays) -> None:
-        self._free.extend((backend.name(), a) for a in arrays)
-        del self._free[:-self.limit]
-
-    def give_when_dead(self, owner, *arrays) -> None:
-        """Give ``arrays`` back when ``owner`` (e.g. a VJP closure) is garbage collected.
-
-        The forward pass's saved arrays may be read by any number of
-        ``backward()`` calls, so they may return only with the graph.
-        """
-        weakref.finalize(owner, self.give, *arrays).atexit = False
-
-
-_POOL = _BufferPool()
-
+from nnkit.kernels.state import STATE, register
 
 def _sigmoid_(a):
     """In place: a <- 1 / (1 + exp(-a)) = (1 + tanh(a / 2)) / 2, which never overflows."""
@@ -97,33 +45,21 @@ def _sigmoid_(a):
     return a
 
 
-_BLAS: list = []          # [threadpoolctl's controller of NumPy's BLAS, or None], made on first use
-
-
 def _small_steps_on_one_blas_thread(B, G, H):
-    """A context manager: BLAS on one thread while the time loop runs, if its products are small.
+    """A context manager: BLAS on one thread while a time loop runs, if its products are small.
 
-    A step multiplies (B, H) by (H, G).  At T=50, B=32, H=128 each product is
-    ~4 MFLOP, too small to share: waking and synchronising a second BLAS
-    thread 100 times per training step cost about 8% of the LSTM's time on 2
-    cores.  The big products outside the loops keep every thread.  A no-op
-    for larger steps, off NumPy, or without threadpoolctl.
+    A step multiplies (B, H) by (H, G); below about 4M multiply-adds, waking and synchronising
+    another BLAS thread at every step costs more than it saves.  A no-op off NumPy.
     """
-    if not _BLAS:
-        try:
-            from threadpoolctl import ThreadpoolController  # noqa: PLC0415 - installed with scikit-learn
-            _BLAS.append(ThreadpoolController().select(user_api="blas"))
-        except Exception:  # noqa: BLE001 - missing or unusable: leave BLAS alone
-            _BLAS.append(None)
-    if _BLAS[0] is None or backend.name() != "numpy" or B * G * H > 2 ** 22:
+    if backend.name() != "numpy" or B * G * H > 2 ** 22:
         return contextlib.nullcontext()
-    return _BLAS[0].limit(limits=1)
+    return STATE.limit_blas(1)
 
 
 def _time_major(x):
-    """(B, T, F) -> contiguous (T, B, F), in an array from ``_POOL`` (give it back when done)."""
+    """(B, T, F) -> contiguous (T, B, F), in a workspace array (give it back when done)."""
     B, T, F = x.shape
-    out = _POOL.take((T, B, F), x.dtype)
+    out = STATE.workspace.take((T, B, F), x.dtype)
     out[...] = x.transpose(1, 0, 2)
     return out
 
@@ -143,13 +79,13 @@ def _input_projection(x, w_ih, b, n):
     contiguous: elementwise work on a block is then one fast loop instead of B
     short rows (the (B, nH) layout is up to 10x slower for (32, 128) blocks).
     Returns the time-major input (T, B, I) too, for the weight gradients.
-    Both arrays come from ``_POOL``.
+    Both arrays come from the workspace.
     """
     xp = backend.xp()
     xt = _time_major(x)
     T, B, I = xt.shape
     H = w_ih.shape[0] // n
-    A = _POOL.take((n, T, B, H), xp.result_type(x.dtype, w_ih.dtype))
+    A = STATE.workspace.take((n, T, B, H), xp.result_type(x.dtype, w_ih.dtype))
     xp.matmul(xt.reshape(T * B, I), _blocks_T(w_ih, n), out=A.reshape(n, T * B, H))
     if b is not None:
         A += b.reshape(n, 1, 1, H)
@@ -172,10 +108,10 @@ def _weight_grads(dA, xt, w_ih, need_x):
     if need_x:                                   # dx = sum_k dA_k W_ih,k, accumulated in place
         w3 = w_ih.reshape(n, H, -1)
         dx = xp.matmul(dA3[0], w3[0])                                    # (T B, I)
-        part = _POOL.take(dx.shape, dx.dtype)
+        part = STATE.workspace.take(dx.shape, dx.dtype)
         for k in range(1, n):
             dx += xp.matmul(dA3[k], w3[k], out=part)
-        _POOL.give(part)
+        STATE.workspace.give(part)
         dx = dx.reshape(T, B, -1).transpose(1, 0, 2)
     return dw_ih, db, dx
 
@@ -205,7 +141,8 @@ def second_output(primary: Tensor, data, slot: dict, name: str) -> Tensor:
 _ACT = ("tanh", "relu", "linear")
 
 
-def rnn_sequence(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | None,
+@register("rnn")
+def rnn(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | None,
                  nonlinearity: str = "tanh") -> Tensor:
     """h_t = phi(x_t W_ih^T + h_{t-1} W_hh^T + b) for t = 1..T.
 
@@ -213,7 +150,7 @@ def rnn_sequence(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | 
     phi is tanh, relu or the identity ("linear").
     """
     if nonlinearity not in _ACT:
-        raise ValueError(f"rnn_sequence: nonlinearity must be one of {_ACT}, got {nonlinearity!r}")
+        raise ValueError(f"rnn: nonlinearity must be one of {_ACT}, got {nonlinearity!r}")
     xp = backend.xp()
     xt, A1 = _input_projection(x.data, w_ih.data, None if b is None else b.data, 1)
     A = A1[0]                                     # one gate: (T, B, H)
@@ -235,7 +172,7 @@ def rnn_sequence(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | 
 
     def vjp(g):
         gT = _time_major(g)
-        dA1 = _POOL.take(A1.shape, A1.dtype)
+        dA1 = STATE.workspace.take(A1.shape, A1.dtype)
         dA = dA1[0]
         dh = xp.zeros((B, H), dtype=A.dtype)
         with _small_steps_on_one_blas_thread(B, H, H):
@@ -253,16 +190,17 @@ def rnn_sequence(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | 
                 xp.matmul(d, w_hh.data, out=dh)
         dw_ih, db, dx = _weight_grads(dA1, xt, w_ih.data, x.requires_grad)
         dw_hh = _recurrent_weight_grad(dA1, Hs[:-1])
-        _POOL.give(gT, dA1)
+        STATE.workspace.give(gT, dA1)
         return (dx, dh, dw_ih, dw_hh) + ((db,) if b is not None else ())
 
-    _POOL.give_when_dead(vjp, xt, A1)
+    STATE.workspace.give_when_dead(vjp, xt, A1)
     parents = (x, h0, w_ih, w_hh) + ((b,) if b is not None else ())
     return Tensor.from_op(Hs[1:].transpose(1, 0, 2), parents, vjp, "rnn")
 
 
 # ------------------------------------------------------------------------ LSTM
-def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | None,
+@register("lstm")
+def lstm(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | None,
                   peephole: Tensor | None = None, coupled: bool = False):
     """The LSTM over a whole sequence (Lecture 14, eqs. (6)-(8); notes, "LSTMs").
 
@@ -287,7 +225,7 @@ def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor,
     P = peephole.data if peephole is not None else None
     Hs = xp.empty((T + 1, B, H), dtype=A.dtype)
     Cs = xp.empty((T + 1, B, H), dtype=A.dtype)
-    TC = _POOL.take((T, B, H), A.dtype)              # tanh(c_t), kept for the backward pass
+    TC = STATE.workspace.take((T, B, H), A.dtype)              # tanh(c_t), kept for the backward pass
     Hs[0], Cs[0] = h0.data, c0.data
     whhT = _blocks_T(w_hh.data, n)                   # (n, H, H)
     rec = xp.empty((n, B, H), dtype=A.dtype)
@@ -321,7 +259,7 @@ def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor,
 
     def vjp(g_out):
         gT = _time_major(g_out)
-        dA = _POOL.take(A.shape, A.dtype)
+        dA = STATE.workspace.take(A.shape, A.dtype)
         dh = xp.zeros((B, H), dtype=A.dtype)
         dc = slot.pop("grad", None)
         dc = xp.zeros((B, H), dtype=A.dtype) if dc is None else dc.astype(A.dtype, copy=True)
@@ -378,7 +316,7 @@ def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor,
                 xp.sum(xp.matmul(d, w4, out=parts), axis=0, out=dh)
         dw_ih, db, dx = _weight_grads(dA, xt, w_ih.data, x.requires_grad)
         dw_hh = _recurrent_weight_grad(dA, Hs[:-1])
-        _POOL.give(gT, dA)
+        STATE.workspace.give(gT, dA)
         grads = [dx, dh, dc, dw_ih, dw_hh]
         if b is not None:
             grads.append(db)
@@ -386,7 +324,7 @@ def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor,
             grads.append(dP)
         return tuple(grads)
 
-    _POOL.give_when_dead(vjp, xt, A, TC)
+    STATE.workspace.give_when_dead(vjp, xt, A, TC)
     parents = (x, h0, c0, w_ih, w_hh) + ((b,) if b is not None else ()) + ((peephole,) if P is not None else ())
     hs = Tensor.from_op(Hs[1:].transpose(1, 0, 2), parents, vjp, "lstm")
     c_last = second_output(hs, Cs[T], slot, "lstm_cell_state")
@@ -394,7 +332,8 @@ def lstm_sequence(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor,
 
 
 # ------------------------------------------------------------------------- GRU
-def gru_sequence(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | None) -> Tensor:
+@register("gru")
+def gru(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | None) -> Tensor:
     """The GRU over a whole sequence, in the notes' convention ("GRUs"):
 
         [z; r] = sigmoid(x_t W_ih[:2H]^T + h_{t-1} W_hh[:2H]^T + b[:2H])
@@ -409,7 +348,7 @@ def gru_sequence(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | 
     _, T, B, H = A.shape
     Z, R, N = 0, 1, 2                                # gate indices in the gate-major A
     Hs = xp.empty((T + 1, B, H), dtype=A.dtype)
-    RH = _POOL.take((T, B, H), A.dtype)              # r * h_{t-1}, input of W_hh,n
+    RH = STATE.workspace.take((T, B, H), A.dtype)              # r * h_{t-1}, input of W_hh,n
     Hs[0] = h0.data
     w_zr_T, w_n_T = _blocks_T(w_hh.data[:2 * H], 2), _blocks_T(w_hh.data[2 * H:], 1)[0]
     rec, rec_n = xp.empty((2, B, H), dtype=A.dtype), xp.empty((B, H), dtype=A.dtype)
@@ -427,7 +366,7 @@ def gru_sequence(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | 
 
     def vjp(g):
         gT = _time_major(g)
-        dA = _POOL.take(A.shape, A.dtype)
+        dA = STATE.workspace.take(A.shape, A.dtype)
         dh = xp.zeros((B, H), dtype=A.dtype)
         tmp, drh = xp.empty((B, H), dtype=A.dtype), xp.empty((B, H), dtype=A.dtype)
         deriv, parts = xp.empty((2, B, H), dtype=A.dtype), xp.empty((2, B, H), dtype=A.dtype)
@@ -458,10 +397,10 @@ def gru_sequence(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | 
         dw_ih, db, dx = _weight_grads(dA, xt, w_ih.data, x.requires_grad)
         dw_hh = xp.concatenate([_recurrent_weight_grad(dA[:N], Hs[:-1]),
                                 _recurrent_weight_grad(dA[N:], RH)], axis=0)
-        _POOL.give(gT, dA)
+        STATE.workspace.give(gT, dA)
         grads = (dx, dh, dw_ih, dw_hh)
         return grads + ((db,) if b is not None else ())
 
-    _POOL.give_when_dead(vjp, xt, A, RH)
+    STATE.workspace.give_when_dead(vjp, xt, A, RH)
     parents = (x, h0, w_ih, w_hh) + ((b,) if b is not None else ())
     return Tensor.from_op(Hs[1:].transpose(1, 0, 2), parents, vjp, "gru")
