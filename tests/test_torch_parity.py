@@ -16,6 +16,16 @@ def _both(x):
     return Tensor(x.copy(), requires_grad=True), torch.tensor(x, dtype=torch.float64, requires_grad=True)
 
 
+def _assert_same_forward_backward(ours, theirs, x, g, rtol):
+    """ours(x) and theirs(x) agree, and so do their input gradients for the upstream gradient g."""
+    a, b = _both(x)
+    ya, yb = ours(a), theirs(b)
+    ya.backward(g)
+    yb.backward(torch.tensor(g))
+    np.testing.assert_allclose(ya.data, yb.detach().numpy(), rtol=rtol, atol=1e-12)
+    np.testing.assert_allclose(a.grad, b.grad.numpy(), rtol=rtol, atol=1e-12)
+
+
 @pytest.mark.parametrize("ours,theirs", [
     (lambda t: nn.elu(t, alpha=0.7), lambda t: torch.nn.functional.elu(t, alpha=0.7)),
     (nn.gelu, torch.nn.functional.gelu),
@@ -23,13 +33,7 @@ def _both(x):
 ], ids=["elu", "gelu", "gelu_tanh"])
 def test_activations(ours, theirs):
     rng = np.random.default_rng(0)
-    x, g = rng.standard_normal((4, 6)) * 3, rng.standard_normal((4, 6))
-    a, b = _both(x)
-    ya, yb = ours(a), theirs(b)
-    ya.backward(g)
-    yb.backward(torch.tensor(g))
-    np.testing.assert_allclose(ya.data, yb.detach().numpy(), rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(a.grad, b.grad.numpy(), rtol=1e-12, atol=1e-14)
+    _assert_same_forward_backward(ours, theirs, rng.standard_normal((4, 6)) * 3, rng.standard_normal((4, 6)), 1e-12)
 
 
 @pytest.mark.parametrize("shape", [(5, 3), (4, 3, 6), (3, 3, 4, 5)])
@@ -38,13 +42,7 @@ def test_batchnorm(shape, float64_seeded):
     ours = nn.BatchNorm1d(3, momentum=0.2) if len(shape) < 4 else nn.BatchNorm2d(3, momentum=0.2)
     theirs = (torch.nn.BatchNorm1d if len(shape) < 4 else torch.nn.BatchNorm2d)(3, momentum=0.2).double()
     for _ in range(2):  # two training steps, so the running averages have moved
-        x, g = rng.normal(2.0, 3.0, size=shape), rng.standard_normal(shape)
-        a, b = _both(x)
-        ya, yb = ours(a), theirs(b)
-        ya.backward(g)
-        yb.backward(torch.tensor(g))
-        np.testing.assert_allclose(ya.data, yb.detach().numpy(), rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(a.grad, b.grad.numpy(), rtol=1e-9, atol=1e-12)
+        _assert_same_forward_backward(ours, theirs, rng.normal(2.0, 3.0, size=shape), rng.standard_normal(shape), 1e-9)
     np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-10)
     np.testing.assert_allclose(ours.running_mean, theirs.running_mean.numpy(), rtol=1e-12)
     np.testing.assert_allclose(ours.running_var, theirs.running_var.numpy(), rtol=1e-12)
