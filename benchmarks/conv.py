@@ -54,6 +54,20 @@ def steady_malloc() -> bool:
         return False
 
 
+def kernel_threads() -> int:
+    """How many threads nnkit's kernels may split a batch over (this script also runs against older
+    versions, which kept the setting elsewhere or had none)."""
+    try:
+        from nnkit.kernels import STATE
+        return STATE.threads
+    except ImportError:
+        try:
+            from nnkit.nn import _im2col
+            return _im2col.THREADS[0]
+        except (ImportError, AttributeError):
+            return 1
+
+
 def best_time(fn, repeats):
     """Fastest time of ``fn()`` in seconds over ``repeats`` calls, after three warm-up calls.
 
@@ -174,8 +188,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     rate = gemm_rate()
     clock = "thread CPU time" if args.cpu_time else "wall time"
-    from nnkit.nn import _im2col
-    conv_threads = getattr(_im2col, "THREADS", [1])[0]   # (older nnkit versions had no threads)
+    conv_threads = kernel_threads()
     print(f"float32 GEMM (1024^3), {threads} threads: {rate / 1e9:.0f} GFLOP/s; best of {args.repeats}, {clock}; "
           f"nnkit convolutions split each batch over up to {conv_threads} threads; "
           f"glibc large-block trimming {'off' if steady else 'as by default'}")
