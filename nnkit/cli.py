@@ -1,6 +1,6 @@
 """The ``nnkit`` command.
 
-    nnkit release [SOLUTIONS_DIR] [--out exercises]
+    nnkit release [SOLUTIONS_DIR] [--out exercises] [--audit [--seeds 10] [--notebooks a,b] [--sample N]]
     nnkit grade SOURCE SUBMISSIONS... --out DIR [--jobs N] [--timeout S] [--notebook-timeout S]
                 [--memory MB] [--force] [--seed N] [--no-isolation]
     nnkit grade --check-isolation
@@ -16,9 +16,37 @@ import sys
 def _release(args) -> int:
     from nnkit.grading.release import release_dir
 
-    for path in release_dir(args.solutions, args.out):
+    for path in release_dir(args.solutions, args.out, jobs=args.jobs):
         print(f"wrote {path}")
-    return 0
+    return _audit(args) if args.audit else 0
+
+
+def _audit(args) -> int:
+    """The leak check on the released exercises, then the mutation audit of the solutions."""
+    import json
+
+    from nnkit.grading import audit, leaks
+
+    names = [n for n in (args.notebooks or "").split(",") if n] or None
+    problems = []
+    for name, found in leaks.check(args.solutions, args.out, names, jobs=args.jobs).items():
+        problems += [f"{name}: LEAK: {p}" for p in found]
+    print(f"leak check: {'no answer found in the exercises' if not problems else f'{len(problems)} leaks'}")
+    report = audit.audit(args.solutions, names, seeds=tuple(range(args.seeds)), jobs=args.jobs,
+                         sample=args.sample, exercises_dir=args.out)
+    print(report.table())
+    if report.details():
+        print(report.details())
+    problems += report.problems()
+    print(f"mutation audit: {args.seeds} grading seeds, {report.seconds:.0f} s")
+    if args.json:
+        data = report.as_dict()
+        data["leaks"] = [p for p in problems if ": LEAK: " in p]
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1)
+    for line in problems:
+        print(f"PROBLEM {line}")
+    return 1 if problems else 0
 
 
 def _expand(patterns) -> tuple[list[str], str | None]:
@@ -113,6 +141,13 @@ def main(argv=None) -> int:
     rel = sub.add_parser("release", help="generate exercises/ from solutions/")
     rel.add_argument("solutions", nargs="?", default="solutions", help="solutions folder")
     rel.add_argument("--out", default="exercises", help="exercises folder (default: exercises)")
+    rel.add_argument("--jobs", type=int, default=2, help="notebooks run in parallel")
+    rel.add_argument("--audit", action="store_true",
+                     help="then run the leak check and the mutation audit (fails on a problem)")
+    rel.add_argument("--seeds", type=int, default=10, help="audit: grading seeds per mutant (0..N-1)")
+    rel.add_argument("--notebooks", default="", help="audit: only these notebooks (comma-separated stems)")
+    rel.add_argument("--sample", type=int, default=1, help="audit: keep about one mutant in N")
+    rel.add_argument("--json", default="", help="audit: also write the report as JSON here")
     rel.set_defaults(run=_release)
     gr = sub.add_parser("grade", help="grade submitted notebooks")
     gr.add_argument("source", nargs="?", help="the solutions notebook with the hidden tests")

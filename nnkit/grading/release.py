@@ -3,18 +3,24 @@
 For every ``solutions/NAME.ipynb`` this writes ``exercises/NAME.ipynb`` where
 - each ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` block is a ``raise NotImplementedError``
   carrying the cell's ``### HINT:`` text,
-- cells starting with ``### HIDDEN TESTS`` are gone,
+- cells starting with ``### HIDDEN TESTS`` or ``### MISCONCEPTION:`` are gone,
 - outputs and execution counts are cleared,
 - stub cells, and later cells that call a stubbed function outside ``nnkit.check(...)``, start
-  with ``# NBVAL_RAISES_EXCEPTION`` so ``pytest --nbval-lax`` accepts the blank exercise.
-The output is a pure function of the input, so a test can regenerate and compare.
+  with ``# NBVAL_RAISES_EXCEPTION`` so ``pytest --nbval-lax`` accepts the blank exercise;
+and ``exercises/NAME.checks.json``, the expected results of the notebook's self-checks and the
+fingerprints of its misconceptions, computed by running the solution (``check_data``).
+The output is a function of the input only, so a test can regenerate and compare.
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from nnkit.grading import markers
+from nnkit.grading import checkdata, markers, nbexec
+
+
+class ReleaseError(RuntimeError):
+    """A solutions notebook cannot be released (broken markers, a failing self-check case)."""
 
 _DEF_RE = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w*)", re.M)
 _ASSIGN_RE = re.compile(r"^([A-Za-z_]\w*)\s*(?::[^=]*)?=(?!=)", re.M)
@@ -46,7 +52,7 @@ def release_notebook(nb, name: str):
     out.metadata["nnkit"] = {"exercise": name}
     stubbed: set[str] = set()
     for index, cell in enumerate(nb.cells):
-        if markers.is_hidden(cell):
+        if markers.is_hidden(cell) or markers.is_misconception(cell):
             continue
         text = markers.cell_text(cell)
         new = nbformat.NotebookNode(
@@ -62,34 +68,75 @@ def release_notebook(nb, name: str):
                 text = _mark(stub)
             elif stubbed and _calls_stub(text, stubbed):
                 text = _mark(text)
-        elif markers.BEGIN in text or markers.HIDDEN in text:
+        elif markers.BEGIN in text or markers.HIDDEN in text or markers.MISCONCEPTION in text:
             raise markers.FormatError(f"{name}, cell {index}: solution markers in a {cell.cell_type} cell")
         new.source = text
         out.cells.append(new)
     return out
 
 
-def release_dir(solutions_dir="solutions", out_dir="exercises") -> list[Path]:
-    """Write ``out_dir/X.ipynb`` for every ``solutions_dir/X.ipynb``; drop stale exercises.
+def _record_checks(path):
+    """Child process: run the solution with the self-checks recording, then each misconception."""
+    nb = nbexec.load(path)
+    namespace = nbexec.fresh_namespace()
+    with checkdata.recording() as recorded:
+        nbexec.run_cells(nb.cells, namespace, nb.name)
+    for item in recorded:
+        item.bound = namespace.get(getattr(item.fn, "__name__", "")) is item.fn
+    hints = [hint for _, hint, _ in nb.misconceptions]
+    if len(set(hints)) != len(hints):
+        raise ValueError(f"{nb.name}: two misconception cells have the same text")
+    for index, hint, source in nb.misconceptions:
+        saved = dict(namespace)
+        nbexec.run_cells([(index, source)], namespace, nb.name)
+        for item in recorded:
+            item.wrong[hint] = {}
+            item.run(item.wrong[hint], namespace)
+        namespace.clear()
+        namespace.update(saved)
+    yield checkdata.build(nb.name, recorded)
 
-    Returns the paths written.
+
+def check_data(paths, jobs=2) -> dict:
+    """{notebook name: contents of its .checks.json} for solutions notebooks ``paths``."""
+    out, errors = {}, []
+    tasks = [(Path(p).stem, _record_checks, (str(p),)) for p in paths]
+    for name, kind, payload in nbexec.in_children(tasks, jobs=jobs):
+        if kind == "item":
+            out[name] = payload
+        elif kind == "error":
+            errors.append(f"{name}: {payload}")
+    if errors:
+        raise ReleaseError("cannot compute the self-checks' expected results:\n" + "\n".join(errors))
+    return out
+
+
+def release_dir(solutions_dir="solutions", out_dir="exercises", jobs=2) -> list[Path]:
+    """Write ``out_dir/X.ipynb`` and ``out_dir/X.checks.json`` for every ``solutions_dir/X.ipynb``.
+
+    Drops stale exercises and returns the paths written.
     """
     import nbformat
 
     src, dst = Path(solutions_dir), Path(out_dir)
     if not src.is_dir():
         raise FileNotFoundError(f"nnkit release: no solutions folder {src}")
-    dst.mkdir(parents=True, exist_ok=True)
-    written = []
     sources = sorted(src.glob("*.ipynb"))
+    exercises = {}
     for path in sources:
         nb = nbformat.read(path, as_version=4)
-        ex = release_notebook(nb, path.stem)
+        exercises[path] = nbformat.writes(release_notebook(nb, path.stem)) + "\n"
+    data = check_data(sources, jobs=jobs)
+    dst.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in sources:
         target = dst / path.name
-        target.write_text(nbformat.writes(ex) + "\n", encoding="utf-8")
-        written.append(target)
-    keep = {p.name for p in sources}
-    for old in dst.glob("*.ipynb"):
+        target.write_text(exercises[path], encoding="utf-8")
+        table = dst / (path.stem + checkdata.SUFFIX)
+        table.write_text(checkdata.dumps(data[path.stem]), encoding="utf-8")
+        written += [target, table]
+    keep = {p.name for p in written}
+    for old in list(dst.glob("*.ipynb")) + list(dst.glob("*" + checkdata.SUFFIX)):
         if old.name not in keep:
             old.unlink()
     return written

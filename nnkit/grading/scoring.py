@@ -1,7 +1,9 @@
 """Score one hidden test: a learner's result against the expected one, with a feedback line.
 
 Runs in the grader's process (never in a learner's kernel), and in ``nnkit release --audit``,
-which grades mutants of the solutions without a kernel.
+which grades mutants of the solutions without a kernel.  ``match_misconception`` tells whether a
+failing result is one of the typical wrong answers (the ``### MISCONCEPTION`` cells of the
+solutions notebook, run on the same inputs).
 """
 from __future__ import annotations
 
@@ -43,3 +45,32 @@ def score_test(test: HiddenTest, result: dict, expected, args=None) -> tuple[boo
     if message:
         return False, message
     return True, "passed"
+
+
+def match_misconception(test: HiddenTest, result: dict, wrong, args=None) -> str | None:
+    """The hint of the first misconception whose result ``result`` reproduces, or None.
+
+    ``wrong`` is a list of (hint, value) pairs: each misconception's result on the same inputs
+    (value None where it raised).  The test's own comparison (tolerances or ``check``) decides
+    whether two results are the same.
+    """
+    if "value" not in result:
+        return None
+    actual = result["value"]
+    for hint, value in wrong:
+        if value is None:
+            continue
+        if test.check is not None:
+            try:
+                test.check(actual, value, args)
+            except Exception:  # noqa: BLE001 - not this misconception
+                continue
+            return hint
+        if compare(actual, value, test.rtol, test.atol, exact=test.compare == "equal") is None:
+            return hint
+    return None
+
+
+def with_misconception(line: str, hint: str | None) -> str:
+    """A feedback line with the misconception it looks like, if any."""
+    return f"{line} — this looks like: {hint}" if hint else line

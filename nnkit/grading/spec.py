@@ -53,6 +53,16 @@ class HiddenTest:
         sets += [self.make_args(rng) for _ in range(self.draws)]
         return sets
 
+    def input_sets(self, seed: int, index: int) -> list:
+        """The input sets of grading run ``seed`` for the test at position ``index`` in its notebook.
+
+        Drawn from ``np.random.default_rng([seed, index])``, so a run is repeated exactly by
+        giving its seed again.
+        """
+        import numpy as np
+
+        return self.all_args(np.random.default_rng([int(seed), int(index)]))
+
     def _as_args(self, args):
         if isinstance(args, tuple):
             args = list(args)
@@ -108,11 +118,12 @@ def _try_on_solution(test: HiddenTest, namespace: dict) -> None:
 
     from nnkit.grading import codec
 
-    args = test.make_args(np.random.default_rng(0))
-    result = run_case(test.call, test.code, args, namespace)
-    codec.encode(result)  # raises if the result cannot travel back to the grader
-    print(f"hidden test {test.name} ({test.points:g} pt): runs on the solution, "
-          f"result {codec.describe(result)}")
+    sets = test.all_args(np.random.default_rng(0))
+    for args in sets:
+        result = run_case(test.call, test.code, args, namespace)
+        codec.encode(result)  # raises if the result cannot travel back to the grader
+    print(f"hidden test {test.name} ({test.points:g} pt): runs on the solution "
+          f"({len(sets)} input set{'s' if len(sets) > 1 else ''}), result {codec.describe(result)}")
 
 
 def run_case(call, code, args, namespace):
