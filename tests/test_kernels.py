@@ -335,6 +335,35 @@ def test_time_loops_leave_the_blas_thread_count_as_it_was(cls):
         assert [lib["num_threads"] for lib in blas.info()] == before
 
 
+def test_kernel_threads_take_the_cores_from_blas_and_give_them_back():
+    """Once the kernels split a batch over their threads, BLAS runs one thread per caller (two
+    pools on two cores would fight over them); the recurrent kernels' products get BLAS's threads
+    back while they run; set_threads(1) returns them for good."""
+    from threadpoolctl import ThreadpoolController   # a dependency of nnkit
+    blas = ThreadpoolController().select(user_api="blas")
+    counts = lambda: [lib["num_threads"] for lib in blas.info()]  # noqa: E731
+    threads_before = kernels.STATE.threads
+    kernels.set_threads(1)
+    try:
+        with blas.limit(limits=2):
+            x, w = Tensor(np.ones((4, 2, 6, 6))), Tensor(np.ones((3, 2, 3, 3)))
+            conv2d(x, w)                                   # one thread: BLAS keeps its threads
+            assert counts() == [2] * len(counts())
+            with kernels.threads(2, work_per_thread=1):
+                conv2d(x, w)
+                assert counts() == [1] * len(counts())
+                with kernels.STATE.blas_products():
+                    assert counts() == [2] * len(counts())
+                assert counts() == [1] * len(counts())
+                out, _ = LSTM(3, 4)(Tensor(np.ones((2, 5, 3)), requires_grad=True))
+                out.sum().backward()
+                assert counts() == [1] * len(counts())
+            kernels.set_threads(1)
+            assert counts() == [2] * len(counts())
+    finally:
+        kernels.set_threads(threads_before)
+
+
 # ------------------------------------------------- both kernels off NumPy
 LAYERS = {
     "conv2d_tuples": (lambda: nn.Conv2d(4, 6, (3, 2), stride=(2, 1), dilation=(1, 2), groups=2, padding=(1, 2)),

@@ -62,10 +62,12 @@ def using(name: str):
 
 
 def set_threads(n: int) -> None:
-    """Let the fast kernels split a batch over up to ``n`` threads (1: no extra threads)."""
+    """Let the fast kernels split a batch over up to ``n`` threads (1: none, and BLAS gets its threads back)."""
     if int(n) < 1:
         raise ValueError(f"set_threads: n must be >= 1, got {n}")
     STATE.threads = int(n)
+    if STATE.threads == 1:
+        STATE.give_back_cores()     # BLAS may use every core again (see STATE.take_cores)
 
 
 @contextlib.contextmanager

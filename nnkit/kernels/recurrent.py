@@ -29,31 +29,59 @@ the slice of step t is one contiguous block.
 """
 from __future__ import annotations
 
-import contextlib
+import functools
+
+import numpy as np
 
 from nnkit import backend
 from nnkit.autodiff import Tensor
 from nnkit.kernels.state import STATE, register
 
 def _sigmoid_(a):
-    """In place: a <- 1 / (1 + exp(-a)) = (1 + tanh(a / 2)) / 2, which never overflows."""
+    """In place: a <- 1 / (1 + exp(-a)).
+
+    Four cheap ufunc passes; NumPy's tanh costs several times more per number than exp here.
+    For very negative a, exp(-a) overflows to inf and the result is the exact limit 0 (the
+    time loops run under ``errstate(over="ignore")``).
+    """
     xp = backend.xp()
-    a *= 0.5
-    xp.tanh(a, out=a)
-    a *= 0.5
-    a += 0.5
+    xp.negative(a, out=a)
+    xp.exp(a, out=a)
+    a += 1
+    xp.reciprocal(a, out=a)
     return a
 
 
-def _small_steps_on_one_blas_thread(B, G, H):
-    """A context manager: BLAS on one thread while a time loop runs, if its products are small.
+def _tanh(a, out):
+    """out <- tanh(a) = 2 / (1 + exp(-2a)) - 1, with exp (see :func:`_sigmoid_`)."""
+    xp = backend.xp()
+    xp.multiply(a, -2, out=out)
+    xp.exp(out, out=out)
+    out += 1
+    xp.divide(2, out, out=out)
+    out -= 1
+    return out
 
-    A step multiplies (B, H) by (H, G); below about 4M multiply-adds, waking and synchronising
-    another BLAS thread at every step costs more than it saves.  A no-op off NumPy.
-    """
-    if backend.name() != "numpy" or B * G * H > 2 ** 22:
-        return contextlib.nullcontext()
-    return STATE.limit_blas(1)
+
+def _sigmoid_and_tanh_(a, last):
+    """In place: the sigmoid of every block of ``a`` but the last (``last``), and tanh of that one,
+    all with one sigmoid pass: tanh(x) = 2 sigmoid(2x) - 1."""
+    last *= 2
+    _sigmoid_(a)
+    last *= 2
+    last -= 1
+    return a
+
+
+def _sequence_work(fn):
+    """Run ``fn`` in the setting of a recurrent kernel: exp may overflow to inf (see
+    :func:`_sigmoid_`), and BLAS has all its threads (``STATE.blas_products``): the time
+    steps are a chain of small products that only BLAS's own threads can share."""
+    @functools.wraps(fn)
+    def run(*args):
+        with np.errstate(over="ignore"), STATE.blas_products():
+            return fn(*args)
+    return run
 
 
 def _time_major(x):
@@ -142,6 +170,7 @@ _ACT = ("tanh", "relu", "linear")
 
 
 @register("rnn")
+@_sequence_work
 def rnn(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | None,
                  nonlinearity: str = "tanh") -> Tensor:
     """h_t = phi(x_t W_ih^T + h_{t-1} W_hh^T + b) for t = 1..T.
@@ -159,35 +188,34 @@ def rnn(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | None,
     Hs[0] = h0.data
     whhT = _blocks_T(w_hh.data, 1)[0]
     rec = xp.empty((B, H), dtype=A.dtype)
-    with _small_steps_on_one_blas_thread(B, H, H):
-        for t in range(T):
-            a = A[t]
-            a += xp.matmul(Hs[t], whhT, out=rec)      # out=: no fresh array per step
-            if nonlinearity == "tanh":
-                xp.tanh(a, out=Hs[t + 1])
-            elif nonlinearity == "relu":
-                xp.maximum(a, 0, out=Hs[t + 1])
-            else:
-                Hs[t + 1] = a
+    for t in range(T):
+        a = A[t]
+        a += xp.matmul(Hs[t], whhT, out=rec)      # out=: no fresh array per step
+        if nonlinearity == "tanh":
+            xp.tanh(a, out=Hs[t + 1])
+        elif nonlinearity == "relu":
+            xp.maximum(a, 0, out=Hs[t + 1])
+        else:
+            Hs[t + 1] = a
 
+    @_sequence_work
     def vjp(g):
         gT = _time_major(g)
         dA1 = STATE.workspace.take(A1.shape, A1.dtype)
         dA = dA1[0]
         dh = xp.zeros((B, H), dtype=A.dtype)
-        with _small_steps_on_one_blas_thread(B, H, H):
-            for t in range(T - 1, -1, -1):
-                dh += gT[t]
-                h, d = Hs[t + 1], dA[t]
-                if nonlinearity == "tanh":            # tanh' = 1 - h^2
-                    xp.multiply(h, h, out=d)
-                    xp.subtract(1, d, out=d)
-                    d *= dh
-                elif nonlinearity == "relu":
-                    xp.multiply(dh, h > 0, out=d)
-                else:
-                    d[...] = dh
-                xp.matmul(d, w_hh.data, out=dh)
+        for t in range(T - 1, -1, -1):
+            dh += gT[t]
+            h, d = Hs[t + 1], dA[t]
+            if nonlinearity == "tanh":            # tanh' = 1 - h^2
+                xp.multiply(h, h, out=d)
+                xp.subtract(1, d, out=d)
+                d *= dh
+            elif nonlinearity == "relu":
+                xp.multiply(dh, h > 0, out=d)
+            else:
+                d[...] = dh
+            xp.matmul(d, w_hh.data, out=dh)
         dw_ih, db, dx = _weight_grads(dA1, xt, w_ih.data, x.requires_grad)
         dw_hh = _recurrent_weight_grad(dA1, Hs[:-1])
         STATE.workspace.give(gT, dA1)
@@ -200,6 +228,7 @@ def rnn(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | None,
 
 # ------------------------------------------------------------------------ LSTM
 @register("lstm")
+@_sequence_work
 def lstm(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | None,
                   peephole: Tensor | None = None, coupled: bool = False):
     """The LSTM over a whole sequence (Lecture 14, eqs. (6)-(8); notes, "LSTMs").
@@ -230,33 +259,33 @@ def lstm(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tenso
     whhT = _blocks_T(w_hh.data, n)                   # (n, H, H)
     rec = xp.empty((n, B, H), dtype=A.dtype)
     tmp = xp.empty((B, H), dtype=A.dtype)
-    with _small_steps_on_one_blas_thread(B, n * H, H):
-        for t in range(T):
-            a, c_prev, c = A[:, t], Cs[t], Cs[t + 1]     # a: (n, B, H), one contiguous block per gate
-            a += xp.matmul(Hs[t], whhT, out=rec)         # h_{t-1} W_hh,k^T for every gate k at once
-            if P is None:
-                _sigmoid_(a[:O + 1])
-            else:                                        # i and f see c_{t-1}; o must wait for c_t
-                if not coupled:
-                    a[I_] += xp.multiply(c_prev, P[0], out=tmp)
-                a[F] += xp.multiply(c_prev, P[-2], out=tmp)
-                _sigmoid_(a[:O])
-            g = xp.tanh(a[G_], out=a[G_])
-            f = a[F]
-            if coupled:               # c = f c_prev + (1 - f) g = g + f (c_prev - g)
-                xp.subtract(c_prev, g, out=c)
-                c *= f
-                c += g
-            else:
-                xp.multiply(f, c_prev, out=c)
-                c += xp.multiply(a[I_], g, out=tmp)
-            if P is not None:
-                a[O] += xp.multiply(c, P[-1], out=tmp)
-                _sigmoid_(a[O])
-            xp.tanh(c, out=TC[t])
-            xp.multiply(a[O], TC[t], out=Hs[t + 1])
+    for t in range(T):
+        a, c_prev, c = A[:, t], Cs[t], Cs[t + 1]     # a: (n, B, H), one contiguous block per gate
+        a += xp.matmul(Hs[t], whhT, out=rec)         # h_{t-1} W_hh,k^T for every gate k at once
+        if P is None:                                # every gate at once: sigmoid of i, f, o; tanh of g
+            _sigmoid_and_tanh_(a, a[G_])
+        else:                                        # i and f see c_{t-1}; o must wait for c_t
+            if not coupled:
+                a[I_] += xp.multiply(c_prev, P[0], out=tmp)
+            a[F] += xp.multiply(c_prev, P[-2], out=tmp)
+            _sigmoid_(a[:O])
+            xp.tanh(a[G_], out=a[G_])
+        g, f = a[G_], a[F]
+        if coupled:               # c = f c_prev + (1 - f) g = g + f (c_prev - g)
+            xp.subtract(c_prev, g, out=c)
+            c *= f
+            c += g
+        else:
+            xp.multiply(f, c_prev, out=c)
+            c += xp.multiply(a[I_], g, out=tmp)
+        if P is not None:
+            a[O] += xp.multiply(c, P[-1], out=tmp)
+            _sigmoid_(a[O])
+        _tanh(c, TC[t])
+        xp.multiply(a[O], TC[t], out=Hs[t + 1])
     slot: dict = {}
 
+    @_sequence_work
     def vjp(g_out):
         gT = _time_major(g_out)
         dA = STATE.workspace.take(A.shape, A.dtype)
@@ -268,52 +297,54 @@ def lstm(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tenso
         deriv = xp.empty((n, B, H), dtype=A.dtype)
         parts = xp.empty((n, B, H), dtype=A.dtype)
         w4 = w_hh.data.reshape(n, H, H)              # block k is W_hh,k (a view)
-        with _small_steps_on_one_blas_thread(B, n * H, H):
-            for t in range(T - 1, -1, -1):
-                a, d, c_prev, tc = A[:, t], dA[:, t], Cs[t], TC[t]
-                dh += gT[t]
-                o, f, gg = a[O], a[F], a[G_]
-                # h = o tanh(c): dL/do = dh tanh(c);  dL/dc += dh o (1 - tanh(c)^2)
-                xp.multiply(dh, tc, out=d[O])
-                xp.multiply(tc, tc, out=tmp)
-                xp.subtract(1, tmp, out=tmp)
-                tmp *= o
-                tmp *= dh
-                dc += tmp
-                if P is not None:     # a_o depends on c through the peephole
-                    xp.multiply(d[O], o, out=tmp2)
-                    tmp2 *= 1 - o
-                    dc += tmp2 * P[-1]
-                    dP[-1] += (tmp2 * Cs[t + 1]).sum(axis=0)
-                # c = f c_prev + i g  (coupled: i = 1 - f, so dL/df = dc (c_prev - g))
-                if coupled:
-                    xp.subtract(c_prev, gg, out=tmp2)
-                    xp.multiply(dc, tmp2, out=d[F])
-                    xp.subtract(1, f, out=tmp2)
-                    xp.multiply(dc, tmp2, out=d[G_])
-                else:
-                    xp.multiply(dc, gg, out=d[I_])
-                    xp.multiply(dc, c_prev, out=d[F])
-                    xp.multiply(dc, a[I_], out=d[G_])
-                # through the nonlinearities: sigmoid' = s (1 - s) for all sigmoid gates in one
-                # call, tanh' = 1 - g^2
-                xp.subtract(1, a[:G_], out=deriv[:G_])
-                deriv[:G_] *= a[:G_]
-                xp.multiply(gg, gg, out=deriv[G_])
-                xp.subtract(1, deriv[G_], out=deriv[G_])
-                if P is not None:     # d a_o was already formed above
-                    deriv[O] = 1
-                    d[O] *= o * (1 - o)
-                d *= deriv
-                dc *= f
-                if P is not None:
-                    if not coupled:
-                        dc += d[I_] * P[0]
-                        dP[0] += (d[I_] * c_prev).sum(axis=0)
-                    dc += d[F] * P[-2]
-                    dP[-2] += (d[F] * c_prev).sum(axis=0)
-                # dh_{t-1} = sum_k d_k W_hh,k: one batched product, then the sum over gates
-                xp.sum(xp.matmul(d, w4, out=parts), axis=0, out=dh)
+        for t in range(T - 1, -1, -1):
+            a, d, c_prev, tc = A[:, t], dA[:, t], Cs[t], TC[t]
+            dh += gT[t]
+            o, f, gg = a[O], a[F], a[G_]
+            # h = o tanh(c): dL/do = dh tanh(c);  dL/dc += dh o (1 - tanh(c)^2)
+            xp.multiply(dh, tc, out=d[O])
+            xp.multiply(tc, tc, out=tmp)
+            xp.subtract(1, tmp, out=tmp)
+            tmp *= o
+            tmp *= dh
+            dc += tmp
+            if P is not None:     # a_o depends on c through the peephole
+                xp.multiply(d[O], o, out=tmp2)
+                tmp2 *= 1 - o
+                dc += tmp2 * P[-1]
+                dP[-1] += (tmp2 * Cs[t + 1]).sum(axis=0)
+            # c = f c_prev + i g  (coupled: i = 1 - f, so dL/df = dc (c_prev - g))
+            if coupled:
+                xp.subtract(c_prev, gg, out=tmp2)
+                xp.multiply(dc, tmp2, out=d[F])
+                xp.subtract(1, f, out=tmp2)
+                xp.multiply(dc, tmp2, out=d[G_])
+            else:
+                xp.multiply(dc, gg, out=d[I_])
+                xp.multiply(dc, c_prev, out=d[F])
+                xp.multiply(dc, a[I_], out=d[G_])
+            # through the nonlinearities: sigmoid' = s (1 - s) for all sigmoid gates in one
+            # call, tanh' = 1 - g^2
+            xp.subtract(1, a[:G_], out=deriv[:G_])
+            deriv[:G_] *= a[:G_]
+            xp.multiply(gg, gg, out=deriv[G_])
+            xp.subtract(1, deriv[G_], out=deriv[G_])
+            if P is not None:     # d a_o was already formed above
+                deriv[O] = 1
+                d[O] *= o * (1 - o)
+            d *= deriv
+            dc *= f
+            if P is not None:
+                if not coupled:
+                    dc += d[I_] * P[0]
+                    dP[0] += (d[I_] * c_prev).sum(axis=0)
+                dc += d[F] * P[-2]
+                dP[-2] += (d[F] * c_prev).sum(axis=0)
+            # dh_{t-1} = sum_k d_k W_hh,k: one batched product, then the sum over gates
+            xp.matmul(d, w4, out=parts)
+            xp.add(parts[0], parts[1], out=dh)
+            for k in range(2, n):
+                dh += parts[k]
         dw_ih, db, dx = _weight_grads(dA, xt, w_ih.data, x.requires_grad)
         dw_hh = _recurrent_weight_grad(dA, Hs[:-1])
         STATE.workspace.give(gT, dA)
@@ -333,6 +364,7 @@ def lstm(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tenso
 
 # ------------------------------------------------------------------------- GRU
 @register("gru")
+@_sequence_work
 def gru(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | None) -> Tensor:
     """The GRU over a whole sequence, in the notes' convention ("GRUs"):
 
@@ -352,18 +384,18 @@ def gru(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | None) -> 
     Hs[0] = h0.data
     w_zr_T, w_n_T = _blocks_T(w_hh.data[:2 * H], 2), _blocks_T(w_hh.data[2 * H:], 1)[0]
     rec, rec_n = xp.empty((2, B, H), dtype=A.dtype), xp.empty((B, H), dtype=A.dtype)
-    with _small_steps_on_one_blas_thread(B, 3 * H, H):
-        for t in range(T):
-            a, h_prev, h = A[:, t], Hs[t], Hs[t + 1]
-            a[:N] += xp.matmul(h_prev, w_zr_T, out=rec)
-            _sigmoid_(a[:N])                             # z and r in one call
-            xp.multiply(a[R], h_prev, out=RH[t])
-            a[N] += xp.matmul(RH[t], w_n_T, out=rec_n)
-            n = xp.tanh(a[N], out=a[N])
-            xp.subtract(n, h_prev, out=h)                # h = h_prev + z (n - h_prev)
-            h *= a[Z]
-            h += h_prev
+    for t in range(T):
+        a, h_prev, h = A[:, t], Hs[t], Hs[t + 1]
+        a[:N] += xp.matmul(h_prev, w_zr_T, out=rec)
+        _sigmoid_(a[:N])                             # z and r in one call
+        xp.multiply(a[R], h_prev, out=RH[t])
+        a[N] += xp.matmul(RH[t], w_n_T, out=rec_n)
+        n = xp.tanh(a[N], out=a[N])
+        xp.subtract(n, h_prev, out=h)                # h = h_prev + z (n - h_prev)
+        h *= a[Z]
+        h += h_prev
 
+    @_sequence_work
     def vjp(g):
         gT = _time_major(g)
         dA = STATE.workspace.take(A.shape, A.dtype)
@@ -371,29 +403,28 @@ def gru(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b: Tensor | None) -> 
         tmp, drh = xp.empty((B, H), dtype=A.dtype), xp.empty((B, H), dtype=A.dtype)
         deriv, parts = xp.empty((2, B, H), dtype=A.dtype), xp.empty((2, B, H), dtype=A.dtype)
         w_zr, w_n = w_hh.data[:2 * H].reshape(2, H, H), w_hh.data[2 * H:]
-        with _small_steps_on_one_blas_thread(B, 3 * H, H):
-            for t in range(T - 1, -1, -1):
-                a, d, h_prev = A[:, t], dA[:, t], Hs[t]
-                dh += gT[t]
-                z, r, n = a[Z], a[R], a[N]
-                xp.multiply(n, n, out=tmp)                   # d a_n = dh z (1 - n^2)
-                xp.subtract(1, tmp, out=tmp)
-                xp.multiply(dh, z, out=d[N])
-                d[N] *= tmp
-                xp.matmul(d[N], w_n, out=drh)                # d (r * h_prev)
-                xp.subtract(n, h_prev, out=d[Z])             # d a_z = dh (n - h_prev) z (1 - z)
-                d[Z] *= dh
-                xp.multiply(drh, h_prev, out=d[R])           # d a_r = drh h_prev r (1 - r)
-                xp.subtract(1, a[:N], out=deriv)             # sigmoid' of z and r in one call
-                deriv *= a[:N]
-                d[:N] *= deriv
-                # dh_prev = dh (1 - z) + drh r + d_z W_hh,z + d_r W_hh,r
-                xp.matmul(d[:N], w_zr, out=parts)
-                xp.subtract(1, z, out=tmp)
-                dh *= tmp
-                dh += xp.multiply(drh, r, out=tmp)
-                dh += parts[0]
-                dh += parts[1]
+        for t in range(T - 1, -1, -1):
+            a, d, h_prev = A[:, t], dA[:, t], Hs[t]
+            dh += gT[t]
+            z, r, n = a[Z], a[R], a[N]
+            xp.multiply(n, n, out=tmp)                   # d a_n = dh z (1 - n^2)
+            xp.subtract(1, tmp, out=tmp)
+            xp.multiply(dh, z, out=d[N])
+            d[N] *= tmp
+            xp.matmul(d[N], w_n, out=drh)                # d (r * h_prev)
+            xp.subtract(n, h_prev, out=d[Z])             # d a_z = dh (n - h_prev) z (1 - z)
+            d[Z] *= dh
+            xp.multiply(drh, h_prev, out=d[R])           # d a_r = drh h_prev r (1 - r)
+            xp.subtract(1, a[:N], out=deriv)             # sigmoid' of z and r in one call
+            deriv *= a[:N]
+            d[:N] *= deriv
+            # dh_prev = dh (1 - z) + drh r + d_z W_hh,z + d_r W_hh,r
+            xp.matmul(d[:N], w_zr, out=parts)
+            xp.subtract(1, z, out=tmp)
+            dh *= tmp
+            dh += xp.multiply(drh, r, out=tmp)
+            dh += parts[0]
+            dh += parts[1]
         dw_ih, db, dx = _weight_grads(dA, xt, w_ih.data, x.requires_grad)
         dw_hh = xp.concatenate([_recurrent_weight_grad(dA[:N], Hs[:-1]),
                                 _recurrent_weight_grad(dA[N:], RH)], axis=0)

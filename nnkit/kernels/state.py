@@ -3,7 +3,10 @@
 - which implementation runs (``"fast"`` or ``"reference"``);
 - how many threads split a batch of images, and the pool of worker threads;
 - the workspace of large scratch arrays lent to the kernels;
-- the BLAS thread limit (through threadpoolctl).
+- the threads of BLAS (through threadpoolctl): once the kernels split a batch over their own
+  threads, BLAS runs one thread per calling thread, so that two thread pools do not fight
+  over the same cores; the recurrent kernels' products get BLAS's threads back while they
+  run; ``nnkit.kernels.set_threads(1)`` returns them for good.
 
 A process forked from this one starts with no worker threads (the threads of a
 pool are not copied by ``fork``; handing work to the copied pool object would
@@ -12,7 +15,6 @@ new one on first use.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import weakref
@@ -129,7 +131,8 @@ class SpeedState:
         self.workspace = Workspace()
         self._executor = None
         self._executor_size = 0
-        self._blas = None            # threadpoolctl's controller of the BLAS libraries, or False
+        self._blas = None            # threadpoolctl's controllers of the BLAS libraries, made on first use
+        self._blas_cores = None      # BLAS's thread counts before take_cores(), while the kernels hold the cores
 
     # ------------------------------------------------------------ threads
     def map_blocks(self, part, n: int, work: int) -> list:
@@ -149,6 +152,7 @@ class SpeedState:
                 self._executor.shutdown(wait=False)
             self._executor = ThreadPoolExecutor(threads - 1, thread_name_prefix="nnkit")
             self._executor_size = threads - 1
+        self.take_cores()                            # one BLAS thread per worker (see take_cores)
         bounds = [n * t // threads for t in range(threads + 1)]
         others = [self._executor.submit(part, bounds[t], bounds[t + 1]) for t in range(1, threads)]
         first = part(bounds[0], bounds[1])           # the calling thread takes the first block
@@ -159,20 +163,75 @@ class SpeedState:
         self._executor, self._executor_size = None, 0
 
     # --------------------------------------------------------------- BLAS
-    def limit_blas(self, threads: int):
-        """A context manager: BLAS uses at most ``threads`` threads inside it, then as before.
-
-        A no-op without threadpoolctl.
-        """
+    def _blas_libraries(self) -> list:
+        """threadpoolctl's controllers of the loaded BLAS libraries ([] without threadpoolctl)."""
         if self._blas is None:
             try:
                 from threadpoolctl import ThreadpoolController  # noqa: PLC0415 - a dependency of nnkit
-                self._blas = ThreadpoolController().select(user_api="blas")
+                self._blas = ThreadpoolController().select(user_api="blas").lib_controllers
             except Exception:  # noqa: BLE001 - missing or unusable: leave BLAS alone
-                self._blas = False
-        if not self._blas:
-            return contextlib.nullcontext()
-        return self._blas.limit(limits=threads)
+                self._blas = []
+        return self._blas
+
+    def limit_blas(self, threads: int):
+        """A context manager: BLAS uses at most ``threads`` threads inside it, then as before.
+
+        It talks to the BLAS libraries' controllers directly (a few microseconds).
+        """
+        libraries = self._blas_libraries()
+        return _BlasThreads(libraries, [min(threads, lib.num_threads) for lib in libraries])
+
+    def take_cores(self) -> None:
+        """From now on, BLAS runs one thread per calling thread; the kernels' own threads use the cores.
+
+        BLAS's threads keep spinning for a while after each product (OpenBLAS: about 0.1 s),
+        holding a core that the kernels' worker then has to share; with two pools on the
+        same cores every layer waits for the slower thread.  Called by :meth:`map_blocks`
+        the first time it splits a batch; :meth:`give_back_cores` undoes it.
+        """
+        if self._blas_cores is None:
+            libraries = self._blas_libraries()
+            self._blas_cores = [lib.num_threads for lib in libraries]
+            for lib in libraries:
+                lib.set_num_threads(1)
+
+    def give_back_cores(self) -> None:
+        """BLAS gets back the threads it had before :meth:`take_cores`."""
+        if self._blas_cores is not None:
+            for lib, n in zip(self._blas_libraries(), self._blas_cores):
+                lib.set_num_threads(n)
+            self._blas_cores = None
+
+    def blas_products(self):
+        """A context manager: BLAS with all the threads it had before :meth:`take_cores`.
+
+        For kernels whose work is a sequence of products too small and too dependent to
+        split over the kernels' own threads (the time steps of a recurrent layer): BLAS's
+        threads, which wait for work spinning, start on each product at once.
+        """
+        libraries = self._blas_libraries()
+        counts = self._blas_cores or [lib.num_threads for lib in libraries]
+        return _BlasThreads(libraries, counts)
+
+
+class _BlasThreads:
+    """Set each BLAS library to the given number of threads on entry, and back on exit."""
+
+    def __init__(self, libraries, counts):
+        self.libraries, self.counts, self.previous = libraries, counts, []
+
+    def __enter__(self):
+        self.previous = [lib.num_threads for lib in self.libraries]
+        for lib, old, new in zip(self.libraries, self.previous, self.counts):
+            if new != old:
+                lib.set_num_threads(new)
+        return self
+
+    def __exit__(self, *exc):
+        for lib, old, new in zip(self.libraries, self.previous, self.counts):
+            if new != old:
+                lib.set_num_threads(old)
+        return False
 
 
 STATE = SpeedState()
