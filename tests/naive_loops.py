@@ -20,29 +20,24 @@ def conv2d_loops(x, w, b=None, stride=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1)
     Wo = (x_pad.shape[3] - dw * (kw - 1) - 1) // sw + 1
     per_group = O // groups
 
-    def window(y, q):
-        return (slice(y * sh, y * sh + dh * (kh - 1) + 1, dh), slice(q * sw, q * sw + dw * (kw - 1) + 1, dw))
+    def windows():
+        """(n, o, first input channel of o's group, the rows and columns of output (y, q)'s window, y, q)."""
+        for n in range(N):
+            for o in range(O):
+                for y in range(Ho):
+                    for q in range(Wo):
+                        yield (n, o, (o // per_group) * Cg, slice(y * sh, y * sh + dh * (kh - 1) + 1, dh),
+                               slice(q * sw, q * sw + dw * (kw - 1) + 1, dw), y, q)
 
     out = np.zeros((N, O, Ho, Wo))
-    for n in range(N):
-        for o in range(O):
-            c0 = (o // per_group) * Cg
-            for y in range(Ho):
-                for q in range(Wo):
-                    rows, cols = window(y, q)
-                    out[n, o, y, q] = np.sum(x_pad[n, c0:c0 + Cg, rows, cols] * w[o])
-                    out[n, o, y, q] += 0.0 if b is None else b[o]
+    for n, o, c0, rows, cols, y, q in windows():
+        out[n, o, y, q] = np.sum(x_pad[n, c0:c0 + Cg, rows, cols] * w[o]) + (0.0 if b is None else b[o])
 
     def vjp(g):
         gx_pad, gw = np.zeros_like(x_pad), np.zeros_like(w, dtype=float)
-        for n in range(N):
-            for o in range(O):
-                c0 = (o // per_group) * Cg
-                for y in range(Ho):
-                    for q in range(Wo):
-                        rows, cols = window(y, q)
-                        gx_pad[n, c0:c0 + Cg, rows, cols] += g[n, o, y, q] * w[o]
-                        gw[o] += g[n, o, y, q] * x_pad[n, c0:c0 + Cg, rows, cols]
+        for n, o, c0, rows, cols, y, q in windows():
+            gx_pad[n, c0:c0 + Cg, rows, cols] += g[n, o, y, q] * w[o]
+            gw[o] += g[n, o, y, q] * x_pad[n, c0:c0 + Cg, rows, cols]
         gb = None if b is None else g.sum(axis=(0, 2, 3))
         return gx_pad[:, :, top:top + H, left:left + W], gw, gb
 

@@ -105,7 +105,7 @@ def _input_projection(x, w_ih, b, n):
 
     Gate-major means that, for every step, each gate's (B, H) block is
     contiguous: elementwise work on a block is then one fast loop instead of B
-    short rows (the (B, nH) layout is up to 10x slower for (32, 128) blocks).
+    short rows, as it would be on the (B, nH) layout.
     Returns the time-major input (T, B, I) too, for the weight gradients.
     Both arrays come from the workspace.
     """
