@@ -115,6 +115,12 @@ def test_allocate_stays_within_the_budget_and_keeps_every_option(sizes, categori
             assert int(np.prod(counts)) // c * (c + 1) > frames
 
 
+def test_a_slider_that_starts_inside_keeps_three_positions():
+    controls = ex._controls(_bar, {"a": (0, 10), "b": (0.0, 2.0, 0.5)})  # starts 1 and 0.5
+    frames = ex.render_frames(_bar, controls, frames=9)
+    assert frames.kept == {"a": [0, 1, 10], "b": [0, 1, 4]} and len(frames.table) == 9
+
+
 def test_allocate_refuses_too_many_options():
     with pytest.raises(ValueError, match="raise frames"):
         ex.allocate([2] * 6, [True] * 6, 48)

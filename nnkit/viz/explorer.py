@@ -23,7 +23,7 @@ Controls, as keyword arguments named after ``show``'s parameters:
   dict is a dropdown, a bool is a checkbox. A control's start value is its ``value=``, else
   ``show``'s default for that parameter.
 
-The built page offers at most ``frames`` combinations (48 by default): a dropdown or a checkbox
+The built page offers at most ``frames`` combinations (24 by default): a dropdown or a checkbox
 keeps every option, and the sliders share what is left, each keeping its two ends and its start
 value and stepping evenly in between. Text that ``show`` prints is kept with its picture;
 what ``show`` returns is never shown.
@@ -47,7 +47,7 @@ import numpy as np
 
 #: The environment variable that switches explorers to pre-rendered frames.
 MODE_VARIABLE = "NNKIT_EXPLORERS"
-DEFAULT_FRAMES = 48
+DEFAULT_FRAMES = 24
 #: Colours kept per frame: plots use few, and a palette PNG is several times smaller.
 PALETTE_COLORS = 96
 
@@ -235,13 +235,16 @@ def spread(n: int, start: int, k: int) -> list[int]:
     return sorted(chosen)
 
 
-def allocate(sizes: list[int], categorical: list[bool], frames: int) -> list[int]:
+def allocate(sizes: list[int], categorical: list[bool], frames: int,
+             least: list[int] | None = None) -> list[int]:
     """How many positions each control keeps so that their product stays within ``frames``.
 
-    Dropdowns and checkboxes (``categorical``) keep all their options; the sliders start at 2
-    and grow in turn, the one with the fewest first, while the product fits.
+    Dropdowns and checkboxes (``categorical``) keep all their options; a slider keeps at least
+    ``least`` positions (2, or 3 when it starts between its ends) and the sliders then grow in
+    turn, the one with the fewest first, while the product fits.
     """
-    counts = [n if cat else min(n, 2) for n, cat in zip(sizes, categorical)]
+    least = least or [2] * len(sizes)
+    counts = [n if cat else min(n, low) for n, cat, low in zip(sizes, categorical, least)]
     if math.prod(counts) > frames:
         raise ValueError(f"explore: {math.prod(counts)} combinations are needed at the least "
                          f"(options {sizes}), more than frames={frames}; raise frames or use fewer "
@@ -374,7 +377,8 @@ def render_frames(func, controls: dict[str, Control], frames: int = DEFAULT_FRAM
     """Draw ``func`` at every combination of the controls' kept positions (see ``allocate``)."""
     names = list(controls)
     counts = allocate([len(c.positions) for c in controls.values()],
-                      [c.kind in ("dropdown", "checkbox") for c in controls.values()], frames)
+                      [c.kind in ("dropdown", "checkbox") for c in controls.values()], frames,
+                      [3 if 0 < c.start < len(c.positions) - 1 else 2 for c in controls.values()])
     kept = {n: spread(len(controls[n].positions), controls[n].start, k)
             for n, k in zip(names, counts)}
     images: list[bytes] = []
