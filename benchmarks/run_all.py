@@ -208,11 +208,16 @@ def time_per_call(fn, min_time: float) -> float:
         number *= 2
 
 
+SETTLE_S = 0.15   # a pause between contenders' rounds: longer than BLAS threads spin after a product
+
+
 def race(fns, quick=False):
     """Best seconds per call of each function, measured in alternating rounds (they share the load).
 
     Many short rounds: on a shared machine other work comes in bursts, and the best round of each
-    function is the one least disturbed by it.
+    function is the one least disturbed by it.  Between two rounds the process sleeps for
+    SETTLE_S: OpenBLAS's worker threads keep spinning for about 0.1 s after a multi-threaded
+    product, and without the pause the next contender would share a core with them.
     """
     for fn in fns:
         fn()  # warm up: allocations, caches, kernel compilation on a GPU
@@ -220,6 +225,7 @@ def race(fns, quick=False):
     rounds, min_time = (1, 0.02) if quick else (8, 0.08)
     for _ in range(rounds):
         for i, fn in enumerate(fns):
+            time.sleep(0 if quick else SETTLE_S)
             best[i] = min(best[i], time_per_call(fn, min_time))
     return best
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from nnkit import backend, kernels
 from nnkit.autodiff import Tensor, ops
-from nnkit.nn import init
+from nnkit.nn.init import get as initializer
 from nnkit.nn.module import Module, Parameter, ShapeError, as_input
 
 
@@ -286,7 +286,7 @@ class Conv2d(Module):
         self.padding = padding
         resolve_padding(padding, self.kernel_size, self.dilation)  # validate now, not at the first call
         dtype = dtype or backend.default_dtype()
-        make = init.get(init_fn) if isinstance(init_fn, str) else init_fn
+        make = initializer(init_fn) if isinstance(init_fn, str) else init_fn
         self.weight = Parameter(make((out_channels, in_channels // groups, *self.kernel_size), dtype=dtype))
         self.bias = Parameter(backend.xp().zeros(out_channels, dtype=dtype)) if bias else None
 
@@ -368,7 +368,7 @@ class Conv1d(Module):
         self.causal = bool(causal)
         self.padding = "causal" if causal else padding
         dtype = dtype or backend.default_dtype()
-        make = init.get(init_fn) if isinstance(init_fn, str) else init_fn
+        make = initializer(init_fn) if isinstance(init_fn, str) else init_fn
         self.weight = Parameter(make((out_channels, in_channels // groups, self.kernel_size), dtype=dtype))
         self.bias = Parameter(backend.xp().zeros(out_channels, dtype=dtype)) if bias else None
 

@@ -23,7 +23,7 @@ import math
 
 from nnkit import backend, kernels
 from nnkit.autodiff import Tensor, ops
-from nnkit.nn import init
+from nnkit.nn.init import get as initializer
 from nnkit.nn.module import Module, Parameter, ShapeError
 
 
@@ -183,7 +183,7 @@ class _Recurrent(Module):
         bound = 1.0 / math.sqrt(H)
         rng = backend.rng()
         self.weight_ih = Parameter(backend.to_device(rng.uniform(-bound, bound, (G, input_size)).astype(dtype)))
-        make = init.get(recurrent_init) if isinstance(recurrent_init, str) else recurrent_init
+        make = initializer(recurrent_init) if isinstance(recurrent_init, str) else recurrent_init
         blocks = [make((H, H), dtype=dtype) for _ in range(self.n_gates)]
         self.weight_hh = Parameter(backend.xp().concatenate(blocks, axis=0))
         self.bias = Parameter(backend.xp().zeros(G, dtype=dtype)) if bias else None
