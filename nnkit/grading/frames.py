@@ -10,19 +10,26 @@ JSON nested too deep or that is not an object all end the conversation with ``Fr
 """
 from __future__ import annotations
 
-import json
+from json import dumps as _dumps
+from json import loads as _loads
 
 from nnkit.grading.untrusted import UntrustedData, parse_json
 
 MAX_HEADER = 12
+# json's functions are bound at import, before any learner code runs next to the runner: a
+# learner who patches json.dumps cannot cut their kernel off from the grader.
 
 
 class FrameError(ValueError):
     """The other side sent something that is not a well-formed frame."""
 
 
+class KernelDied(RuntimeError):
+    """The runner stopped answering: it exited, was killed, or broke the protocol."""
+
+
 def encode_frame(message: dict) -> bytes:
-    payload = json.dumps(message, allow_nan=True).encode("utf-8", "surrogatepass")
+    payload = _dumps(message, allow_nan=True).encode("utf-8", "surrogatepass")
     return b"%d\n" % len(payload) + payload
 
 
@@ -49,7 +56,7 @@ def read_frame(stream) -> dict | None:
         if not chunk:
             return None
         payload += chunk
-    return json.loads(payload.decode("utf-8", "surrogatepass"))
+    return _loads(payload.decode("utf-8", "surrogatepass"))
 
 
 class FrameReader:

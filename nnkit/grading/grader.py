@@ -265,9 +265,9 @@ class Grading:
                "max": sum(t.points for t in src.tests), "source": src.digest, "seed": self.seed,
                "file_digest": None, "graded_now": True}
         started = time.perf_counter()
+        row["file_digest"] = _file_digest(path)
         try:
             sub = submission.load(path)
-            row["file_digest"] = sub.digest
             if sub.exercise and sub.exercise != src.name:
                 row["notes"].append(f"this notebook is exercise '{sub.exercise}', not '{src.name}'")
             if self.stopping.is_set():
@@ -434,9 +434,10 @@ def grade_batch(source, submissions, out_dir, *, jobs=2, timeout=30.0, notebook_
         _grade_todo(src, todo, options, seed, out, rows, paths, jobs, progress)
     write_csv(out, src, list(rows.values()))
     summary.rows = [rows[i] for i in idents]
-    summary.graded_now = sum(1 for r in summary.rows if r.get("graded_now") and r["status"] == "graded")
-    summary.already_graded = sum(1 for r in summary.rows if not r.get("graded_now"))
-    summary.not_graded = len(summary.rows) - summary.graded_now - summary.already_graded
+    fresh = [r for r in summary.rows if r.get("graded_now")]
+    summary.graded_now = sum(r["status"] == "graded" for r in fresh)
+    summary.not_graded = len(fresh) - summary.graded_now
+    summary.already_graded = len(summary.rows) - len(fresh)
     summary.seconds = round(time.perf_counter() - started, 1)
     return summary
 

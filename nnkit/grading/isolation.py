@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from nnkit.grading.frames import FrameError, FrameReader, encode_frame
+from nnkit.grading.frames import FrameError, FrameReader, KernelDied, encode_frame
 
 LEARNER_UID = 1000
 NOBODY = 65534
@@ -44,10 +44,6 @@ START_TIMEOUT_S = 60.0
 
 class SandboxError(RuntimeError):
     """No sandbox can be made here (the message says what is missing and how to get it)."""
-
-
-class KernelDied(RuntimeError):
-    """The runner stopped answering: it exited, was killed, or broke the protocol."""
 
 
 @dataclass

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from nnkit.grading.isolation import KernelDied
+from nnkit.grading.frames import KernelDied
 from nnkit.grading.untrusted import clean_text
 
 GRACE_S = 2.0
