@@ -99,7 +99,8 @@ def _grade(args) -> int:
               "with your files, network and environment in reach; only for notebooks you trust.",
               file=sys.stderr)
     try:
-        summary = grade_batch(args.source, submissions, args.out, jobs=args.jobs, timeout=args.timeout,
+        summary = grade_batch(args.source, submissions, args.out, gradebook=args.gradebook,
+                              jobs=args.jobs, timeout=args.timeout,
                               notebook_timeout=args.notebook_timeout, memory_mb=args.memory,
                               force=args.force, seed=args.seed, progress=not args.quiet,
                               isolate=not args.no_isolation)
@@ -112,7 +113,8 @@ def _grade(args) -> int:
         return 130
     print(f"{len(summary.rows)} submissions: {summary.graded_now} graded now, "
           f"{summary.already_graded} already graded, {summary.not_graded} not gradable "
-          f"({summary.seconds:g} s, seed {summary.seed}): {args.out}/grades.csv and {args.out}/feedback/")
+          f"({summary.seconds:g} s, seed {summary.seed}); gradebook {args.gradebook}, exports in "
+          f"{args.out}/grades.csv and {args.out}/feedback/")
     return 0
 
 
@@ -152,7 +154,9 @@ def main(argv=None) -> int:
     gr = sub.add_parser("grade", help="grade submitted notebooks")
     gr.add_argument("source", nargs="?", help="the solutions notebook with the hidden tests")
     gr.add_argument("submissions", nargs="*", help="submitted notebooks, folders of them or patterns")
-    gr.add_argument("--out", help="output folder: grades.csv, feedback/, results/")
+    gr.add_argument("--out", help="output folder for this assignment's exports: grades.csv, feedback/")
+    gr.add_argument("--gradebook", default="gradebook.sqlite",
+                    help="the course gradebook (default: gradebook.sqlite in this folder)")
     gr.add_argument("--jobs", type=int, default=2, help="submissions graded in parallel")
     gr.add_argument("--timeout", type=float, default=30.0, help="seconds per cell (default 30)")
     gr.add_argument("--notebook-timeout", type=float, default=None,

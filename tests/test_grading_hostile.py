@@ -202,7 +202,7 @@ def test_hostile_submission_gets_exactly_its_points(batch, name):
 def test_attacks_leave_no_trace(batch):
     assert list(batch["mark"].iterdir()) == [], "a submission wrote into the test's folder"
     out = batch["out"]
-    assert sorted(p.name for p in out.iterdir()) == ["feedback", "grades.csv", "results"]
+    assert sorted(p.name for p in out.iterdir()) == ["feedback", "gradebook.sqlite", "grades.csv"]
     assert batch["after"] == batch["before"], "installed files or nnkit's sources changed"
     assert batch["listener"].heard == [], "a submission reached a socket outside its sandbox"
     assert _processes_with(batch["token"]) == [], "a submission's process outlived the grading"

@@ -58,7 +58,11 @@ class Source:
     cells: list
     tests: list
     misconceptions: list      # (hint, code) pairs
-    digest: str
+    digest: str               # of the solution and misconception cells (not the hidden tests)
+
+    def test_specs(self) -> list:
+        """(name, points, digest) of every hidden test, for the gradebook."""
+        return [(t.name, t.points, test_digest(t)) for t in self.tests]
 
 
 @dataclass
@@ -109,7 +113,29 @@ def load_source(path) -> Source:
     names = [t.name for t in tests]
     if len(set(names)) != len(names):
         raise GradingError(f"{path.name}: hidden test names repeat: {names}")
-    return Source(path, path.stem, cells, tests, misconceptions, hashlib.sha256(raw).hexdigest()[:16])
+    solution = json.dumps([cells, misconceptions]).encode("utf-8", "surrogatepass")
+    return Source(path, path.stem, cells, tests, misconceptions, hashlib.sha256(solution).hexdigest()[:16])
+
+
+def _code_fingerprint(fn) -> list:
+    """What a function computes, without where it was written (line numbers, file names)."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return [repr(fn)]
+
+    def walk(c):
+        consts = [walk(k) if hasattr(k, "co_code") else repr(k) for k in c.co_consts]
+        return [c.co_code.hex(), consts, list(c.co_names), list(c.co_varnames)]
+
+    return walk(code)
+
+
+def test_digest(test: HiddenTest) -> str:
+    """A digest of one hidden test's definition: a changed test re-grades only its assignment."""
+    parts = [test.name, test.points, test.call, test.code, test.rtol, test.atol, test.compare, test.hint,
+             test.draws, codec.encode([list(f) if isinstance(f, tuple) else f for f in test.fixed]),
+             _code_fingerprint(test.args), _code_fingerprint(test.check) if test.check else None]
+    return hashlib.sha256(json.dumps(parts, default=repr).encode()).hexdigest()[:16]
 
 
 def make_cases(tests: list[HiddenTest], seed: int) -> list[dict]:
@@ -262,10 +288,8 @@ class Grading:
         src = self.source
         row = {"submission": ident, "file": str(path), "status": "graded", "notes": [],
                "tests": {t.name: 0.0 for t in src.tests}, "lines": {}, "total": 0.0,
-               "max": sum(t.points for t in src.tests), "source": src.digest, "seed": self.seed,
-               "file_digest": None, "graded_now": True}
+               "max": sum(t.points for t in src.tests), "source": src.digest, "seed": self.seed}
         started = time.perf_counter()
-        row["file_digest"] = _file_digest(path)
         try:
             sub = submission.load(path)
             if sub.exercise and sub.exercise != src.name:
@@ -348,26 +372,18 @@ def _identities(paths) -> list[str]:
     seen: dict[str, int] = {}
     out = []
     for path in paths:
-        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem).strip(".") or "submission"
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem).strip(".-") or "submission"
         seen[base] = seen.get(base, 0) + 1
         out.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
     return out
 
 
-def _saved_row(path: Path) -> dict | None:
-    """A row this grader wrote earlier (read as carefully as anything else on disk)."""
-    try:
-        row = parse_json(read_regular_file(path, 4 * 2**20).decode("utf-8"), 16)
-    except (UntrustedData, UnicodeDecodeError):
-        return None
-    return row if isinstance(row, dict) else None
-
-
-def _file_digest(path: Path) -> str | None:
+def _file_digest(path: Path) -> str:
+    """SHA-256 of a submission's bytes, or a word saying why there are none to read."""
     try:
         return hashlib.sha256(read_regular_file(path, submission.MAX_NOTEBOOK_BYTES)).hexdigest()
     except UntrustedData:
-        return None
+        return "unreadable" if os.path.lexists(path) else "missing"
 
 
 def protected_paths(source: Path, submissions, out_dir: Path) -> list[str]:
@@ -383,7 +399,7 @@ def protected_paths(source: Path, submissions, out_dir: Path) -> list[str]:
 
 @dataclass
 class Summary:
-    """What a ``grade`` call did."""
+    """What a ``grade_batch`` call did."""
 
     rows: list = field(default_factory=list)
     graded_now: int = 0
@@ -393,58 +409,70 @@ class Summary:
     seconds: float = 0.0
 
 
-def grade(source, submissions, out_dir, *, jobs=2, timeout=30.0, notebook_timeout=None, memory_mb=2048,
-          force=False, seed=None, progress=True, isolate=True) -> list[dict]:
+def grade(source, submissions, out_dir, **options) -> list[dict]:
     """Grade ``submissions`` against solutions notebook ``source`` into ``out_dir``.
 
-    Returns one row (a dict) per submission, in the order given; ``grade_batch`` also says how
-    many were graded now. ``seed`` fixes the hidden inputs (default: a fresh one, recorded in
-    every row). Submissions already graded with the same file, solution and tests are skipped
-    unless ``force``. ``isolate=False`` runs kernels without a sandbox: trusted notebooks only.
+    Returns one row (a dict) per submission, in the order given; see ``grade_batch`` for the
+    options and for the counts of what was graded now.
     """
-    return grade_batch(source, submissions, out_dir, jobs=jobs, timeout=timeout,
-                       notebook_timeout=notebook_timeout, memory_mb=memory_mb, force=force, seed=seed,
-                       progress=progress, isolate=isolate).rows
+    return grade_batch(source, submissions, out_dir, **options).rows
 
 
-def grade_batch(source, submissions, out_dir, *, jobs=2, timeout=30.0, notebook_timeout=None,
-                memory_mb=2048, force=False, seed=None, progress=True, isolate=True) -> Summary:
-    """``grade``, returning a ``Summary`` (rows and counts)."""
+def grade_batch(source, submissions, out_dir, *, gradebook=None, jobs=2, timeout=30.0,
+                notebook_timeout=None, memory_mb=2048, force=False, seed=None, progress=True,
+                isolate=True) -> Summary:
+    """Grade ``submissions`` (paths) against solutions notebook ``source``.
+
+    Every result goes into the course gradebook (``gradebook``: a path, by default
+    ``out_dir/gradebook.sqlite``), one transaction per submission; ``out_dir`` receives its
+    exports for this assignment: ``grades.csv`` and ``feedback/<learner>.md``. A learner is
+    the submission's file name. Submissions whose file, solution and hidden tests are the same
+    as when they were graded are not graded again, unless ``force``.
+
+    ``seed`` fixes the hidden inputs (default: a fresh one, recorded with every submission).
+    ``isolate=False`` runs kernels without a sandbox: only for notebooks the teacher trusts.
+    """
+    from nnkit.grading.gradebook import Gradebook
+
     started = time.perf_counter()
     src = load_source(source)
     out = Path(out_dir)
     (out / "feedback").mkdir(parents=True, exist_ok=True)
-    (out / "results").mkdir(parents=True, exist_ok=True)
     paths = [Path(p) for p in submissions]
     idents = _identities(paths)
     seed = secrets.randbits(32) if seed is None else int(seed)
-    summary = Summary(seed=seed)
-    rows, todo = {}, []
-    for path, ident in zip(paths, idents):
-        saved = None if force else _saved_row(out / "results" / f"{ident}.json")
-        if (saved and saved.get("source") == src.digest and saved.get("file") == str(path)
-                and saved.get("file_digest") == _file_digest(path)):
-            saved["graded_now"] = False
-            rows[ident] = saved
-        else:
-            todo.append((path, ident))
     options = Options(timeout=float(timeout), notebook_timeout=notebook_timeout, memory_mb=int(memory_mb),
                       isolate=isolate)
-    if todo:
-        _grade_todo(src, todo, options, seed, out, rows, paths, jobs, progress)
-    write_csv(out, src, list(rows.values()))
-    summary.rows = [rows[i] for i in idents]
-    fresh = [r for r in summary.rows if r.get("graded_now")]
+    with Gradebook(gradebook or out / "gradebook.sqlite") as book:
+        book.register_assignment(src.name, src.digest, src.test_specs())
+        digests = {ident: _file_digest(path) for ident, path in zip(idents, paths)}
+        pending = set(idents) if force else {p.learner for p in book.pending(src.name, digests)}
+        todo = [(path, ident) for path, ident in zip(paths, idents) if ident in pending]
+        if todo:
+            _grade_todo(src, todo, options, seed, out, paths, jobs, progress, book, digests)
+        recorded = {sub.learner: sub for sub in book.submissions(src.name, with_feedback=True)}
+    rows = [_row_from(recorded[i], src, graded_now=i in pending) for i in idents]
+    write_csv(out, src, [_row_from(sub, src) for sub in recorded.values()])
+    for ident in idents:
+        _write_text(out / "feedback" / f"{ident}.md", recorded[ident].feedback)
+    summary = Summary(rows=rows, seed=seed, seconds=round(time.perf_counter() - started, 1))
+    fresh = [r for r in rows if r["graded_now"]]
     summary.graded_now = sum(r["status"] == "graded" for r in fresh)
     summary.not_graded = len(fresh) - summary.graded_now
-    summary.already_graded = len(summary.rows) - len(fresh)
-    summary.seconds = round(time.perf_counter() - started, 1)
+    summary.already_graded = len(rows) - len(fresh)
     return summary
 
 
-def _grade_todo(src, todo, options, seed, out, rows, paths, jobs, progress) -> None:
+def _row_from(sub, src: Source, graded_now: bool = False) -> dict:
+    """The grader's row dict for a submission recorded in the gradebook."""
+    return {"submission": sub.learner, "file": sub.file, "status": sub.status, "notes": list(sub.notes),
+            "tests": {r.test: r.points for r in sub.results}, "lines": {r.test: r.message for r in sub.results},
+            "total": sub.total, "max": sub.max_points, "source": sub.solution_digest, "seed": sub.seed,
+            "file_digest": sub.file_digest, "seconds": sub.seconds, "graded_now": graded_now}
+
+
+def _grade_todo(src, todo, options, seed, out, paths, jobs, progress, book, digests) -> None:
     grading = Grading(src, options, seed, protected_paths(src.path, paths, out))
-    lock = threading.Lock()
     previous = _raise_on_sigterm()
     try:
         grading.run_reference()
@@ -454,10 +482,9 @@ def _grade_todo(src, todo, options, seed, out, rows, paths, jobs, progress) -> N
             try:
                 for future in as_completed(futures):
                     row = future.result()
-                    with lock:
-                        rows[row["submission"]] = row
-                        _write_row(out, src, row)
-                        write_csv(out, src, list(rows.values()))
+                    feedback = feedback_text(row, src)
+                    book.record_row(src.name, row, feedback, file_digest=digests[row["submission"]], seed=seed)
+                    _write_text(out / "feedback" / f"{row['submission']}.md", feedback)
                     bar.update(1)
             except BaseException:
                 grading.stop()
@@ -472,13 +499,11 @@ def _grade_todo(src, todo, options, seed, out, rows, paths, jobs, progress) -> N
             signal.signal(signal.SIGTERM, previous)
 
 
-def _write_row(out: Path, src: Source, row: dict) -> None:
-    """Write one finished submission's result and feedback (atomically, grader only)."""
-    for path, text in ((out / "results" / f"{row['submission']}.json", json.dumps(row)),
-                       (out / "feedback" / f"{row['submission']}.md", feedback_text(row, src))):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+def _write_text(path: Path, text: str) -> None:
+    """Write an export atomically (the grader alone writes the output folder)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _raise_on_sigterm():
