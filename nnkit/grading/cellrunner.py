@@ -13,7 +13,8 @@ pipes that the grader passes in (``CMD_FD`` in, ``REPLY_FD`` out), one frame per
 
 Before the first learner cell it
 1. gives up root where the sandbox maps the grading user to root (``drop_privileges``);
-2. sets its limits (memory, processes, file size, CPU time: the next four arguments);
+2. sets its limits (memory, processes, file size, CPU time: the next four arguments; the
+   last one says whether it runs in a sandbox);
 3. sends the learner's output to /dev/null (nothing printed is graded);
 4. installs the audit hook of ``nnkit.grading.guard`` as a second guard rail.
 
@@ -196,9 +197,9 @@ class Runner:
 
 
 def main(argv) -> None:
-    cmd_fd, reply_fd, memory_mb, processes, file_mb, cpu_s = (int(a) for a in argv[:6])
-    writable = [p for p in (os.environ.get("HOME"), os.environ.get("TMPDIR"), os.getcwd()) if p]
-    drop_privileges(writable)
+    cmd_fd, reply_fd, memory_mb, processes, file_mb, cpu_s, sandboxed = (int(a) for a in argv[:7])
+    if sandboxed:  # without a sandbox the runner keeps the grader's user: nothing to map it to
+        drop_privileges([os.environ["HOME"], os.environ["TMPDIR"], os.getcwd()])
     set_limits(memory_mb, processes, file_mb, cpu_s)
     for fd in (cmd_fd, reply_fd):
         os.set_inheritable(fd, False)

@@ -62,7 +62,7 @@ class Source:
 
     def test_specs(self) -> list:
         """(name, points, digest) of every hidden test, for the gradebook."""
-        return [(t.name, t.points, test_digest(t)) for t in self.tests]
+        return [(t.name, t.points, hidden_test_digest(t)) for t in self.tests]
 
 
 @dataclass
@@ -130,7 +130,7 @@ def _code_fingerprint(fn) -> list:
     return walk(code)
 
 
-def test_digest(test: HiddenTest) -> str:
+def hidden_test_digest(test: HiddenTest) -> str:
     """A digest of one hidden test's definition: a changed test re-grades only its assignment."""
     parts = [test.name, test.points, test.call, test.code, test.rtol, test.atol, test.compare, test.hint,
              test.draws, codec.encode([list(f) if isinstance(f, tuple) else f for f in test.fixed]),

@@ -180,7 +180,8 @@ class Kernel:
         cmd_r, self.cmd_w = os.pipe()
         self.reply_r, reply_w = os.pipe()
         err_r, err_w = os.pipe()
-        limit_args = [str(limits.memory_mb), str(limits.processes), str(limits.file_mb), str(limits.cpu_s)]
+        limit_args = [str(limits.memory_mb), str(limits.processes), str(limits.file_mb), str(limits.cpu_s),
+                      str(int(isolation.isolate))]
         runner = [sys.executable, "-I", "-B", "-m", "nnkit.grading.cellrunner", str(cmd_r), str(reply_w),
                   *limit_args]
         keep = [cmd_r, reply_w]
