@@ -187,12 +187,13 @@ def _audit_child(path, seeds, start, sample, exercises):
                         if passed:
                             continue
                         dead = True
-                        # the grader runs the misconception on the same inputs: a second run here
-                        again = [grader.run(tests[i], a, s, k, grader.limits[i])
-                                 for k, a in enumerate(grader.sets[s, i][:len(results)])]
-                        k = len(results) - 1
-                        if match_misconception(tests[i], results[k], [(hint, again[k].get("value"))],
-                                               copy.deepcopy(grader.sets[s, i][k])):
+                        # as in the grader: the learner's results on every input set against the
+                        # misconception's own results (a second, independent run)
+                        sets = grader.sets[s, i]
+                        mine = [grader.run(tests[i], a, s, k, grader.limits[i]) for k, a in enumerate(sets)]
+                        theirs = [grader.run(tests[i], a, s, k, grader.limits[i]) for k, a in enumerate(sets)]
+                        if all(match_misconception(tests[i], r, [(hint, t.get("value"))], copy.deepcopy(a))
+                               for r, t, a in zip(mine, theirs, sets)):
                             recognised.add(tests[i].name)
                     if dead:
                         killed.append(s)

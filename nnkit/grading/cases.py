@@ -12,6 +12,7 @@ are never printed.
 """
 from __future__ import annotations
 
+import inspect
 import warnings
 from dataclasses import dataclass, field
 
@@ -71,6 +72,11 @@ def resolve_cases(cases) -> dict:
     return {str(k): list(v) if isinstance(v, (list, tuple)) else [v] for k, v in cases.items()}
 
 
+def materialized(out):
+    """A generator's items as a list (a generator can be read only once)."""
+    return list(out) if inspect.isgenerator(out) else out
+
+
 def copy_args(args):
     return [a.copy() if isinstance(a, np.ndarray) else a for a in args]
 
@@ -111,7 +117,7 @@ def evaluate(fn, cases, *, name=None, reference=None, grad_of=None, wrt=0, props
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                out = fn(*copy_args(args))
+                out = materialized(fn(*copy_args(args)))
             except NotImplementedError:
                 report.implemented = False
                 report.lines.append(f"{name}: {NOT_IMPLEMENTED}")

@@ -50,7 +50,7 @@ class Recorded:
         """Run the check's function on every case.  With ``namespace``, a function that was
         passed by name (``nnkit.check(sigmoid, ...)``) is looked up again, so a redefinition
         (a misconception cell) is the one that runs."""
-        from nnkit.grading.cases import copy_args
+        from nnkit.grading.cases import copy_args, materialized
 
         fn = self.fn
         name = getattr(fn, "__name__", "")
@@ -58,7 +58,7 @@ class Recorded:
             fn = namespace[name]
         for case, args in self.cases.items():
             try:
-                into[case] = ("value", fn(*copy_args(args)))
+                into[case] = ("value", materialized(fn(*copy_args(args))))
             except Exception as err:  # noqa: BLE001 - recorded, reported by release
                 into[case] = ("error", f"{type(err).__name__}: {err}")
 

@@ -1,7 +1,8 @@
 """The leak check: a released exercise must not contain its answers.
 
 Static, on the exercise's text:
-- no line of a solution block (beyond trivial ones) appears in a code cell;
+- no line of a solution block (8 characters or more) appears in a code cell, not even in a
+  helper the exercise keeps;
 - no marker (solution, hint, hidden test, misconception) survives;
 - no check is given a ``reference=`` callable.
 
@@ -25,8 +26,8 @@ _DEF_RE = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w*)", re.M)
 
 
 def solution_lines(solution_nb) -> set[str]:
-    """Lines inside solution blocks that appear nowhere outside them (8 characters or more)."""
-    inside, outside = set(), set()
+    """The lines inside solution blocks (8 characters or more, comments left out)."""
+    inside = set()
     for cell in solution_nb.cells:
         if markers.is_hidden(cell) or markers.is_misconception(cell):
             continue
@@ -37,9 +38,9 @@ def solution_lines(solution_nb) -> set[str]:
                 active = True
             elif s.startswith(markers.END):
                 active = False
-            elif s:
-                (inside if active else outside).add(s)
-    return {s for s in inside - outside if len(s) >= 8 and not s.startswith("#")}
+            elif active and len(s) >= 8 and not s.startswith("#"):
+                inside.add(s)
+    return inside
 
 
 def static_leaks(solution_nb, exercise_nb) -> list[str]:

@@ -77,6 +77,9 @@ def release_notebook(nb, name: str):
 
 def _record_checks(path):
     """Child process: run the solution with the self-checks recording, then each misconception."""
+    import warnings
+
+    warnings.simplefilter("ignore")          # misconceptions overflow on purpose
     nb = nbexec.load(path)
     namespace = nbexec.fresh_namespace()
     with checkdata.recording() as recorded:
