@@ -1,42 +1,65 @@
 """`nnkit release`: exercises/ is exactly what release generates, and leaks nothing."""
 import json
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
-from nnkit.grading import markers
+from nnkit.grading import checkdata, codec, leaks, markers
 from nnkit.grading.release import release_dir, release_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
 
 
-def _solution_lines(nb):
-    """Lines inside solution blocks that appear nowhere outside them."""
-    inside, outside = set(), set()
-    for cell in nb.cells:
-        active = False
-        for line in markers.cell_text(cell).splitlines():
-            s = line.strip()
-            if s.startswith(markers.BEGIN):
-                active = True
-            elif s.startswith(markers.END):
-                active = False
-            elif s:
-                (inside if active else outside).add(s)
-    return {s for s in inside - outside if len(s) >= 8 and not s.startswith("#")}
+def _same_data(a, b, where="checks"):
+    """Stored check data agree: the same keys, fingerprints and (within 1e-9) values."""
+    assert type(a) is type(b), where
+    if isinstance(a, dict):
+        assert sorted(a) == sorted(b), where
+        for key in a:
+            _same_data(a[key], b[key], f"{where}[{key!r}]")
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _same_data(x, y, f"{where}[{i}]")
+    elif isinstance(a, float):
+        assert np.isclose(a, b, rtol=1e-9, atol=1e-12) or (np.isnan(a) and np.isnan(b)), where
+    else:
+        assert a == b, where
 
 
 def test_exercises_are_up_to_date(tmp_path):
     written = release_dir(ROOT / "solutions", tmp_path)
     assert written, "no solutions notebooks found"
-    committed = sorted(p.name for p in (ROOT / "exercises").glob("*.ipynb"))
+    committed = sorted(p.name for p in (ROOT / "exercises").iterdir() if p.suffix in (".ipynb", ".json"))
     assert committed == sorted(p.name for p in written), "run `nnkit release` to regenerate exercises/"
     for path in written:
         stale = (ROOT / "exercises" / path.name).read_text(encoding="utf-8")
-        assert stale == path.read_text(encoding="utf-8"), f"exercises/{path.name} is stale: run `nnkit release`"
+        if path.name.endswith(checkdata.SUFFIX):      # floats may differ in the last digits across machines
+            _same_data(json.loads(stale), json.loads(path.read_text(encoding="utf-8")), path.name)
+        else:
+            assert stale == path.read_text(encoding="utf-8"), f"exercises/{path.name} is stale: run `nnkit release`"
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_self_check_data_covers_every_check(path):
+    """Each exercise's data file has an entry for every case of every self-check, and a
+    misconception fingerprint somewhere; values and fingerprints never both."""
+    data = json.loads((ROOT / "exercises" / (path.stem + checkdata.SUFFIX)).read_text())
+    assert data["exercise"] == path.stem and data["checks"]
+    wrong = 0
+    for name, check in data["checks"].items():
+        for case, entry in check["cases"].items():
+            assert "inputs" in entry, (name, case)
+            assert not ("value" in entry and "fingerprint" in entry), (name, case)
+            if "value" in entry:
+                codec.decode(entry["value"])
+            wrong += len(entry.get("misconceptions", []))
+    assert wrong > 0, "no self-check recognises any misconception of this notebook"
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
@@ -46,9 +69,10 @@ def test_no_solution_or_output_leaks(path):
     text = nbformat.writes(exercise)
     code_lines = {line.strip() for c in exercise.cells if c.cell_type == "code"
                   for line in c.source.splitlines()}
-    leaked = _solution_lines(nb) & code_lines
+    leaked = leaks.solution_lines(nb) & code_lines
     assert not leaked, f"solution lines leaked into the exercise: {sorted(leaked)}"
-    for marker in (markers.BEGIN, markers.END, markers.HIDDEN, "### HINT", "hidden_test("):
+    assert leaks.static_leaks(nb, exercise) == []
+    for marker in (markers.BEGIN, markers.END, markers.HIDDEN, markers.MISCONCEPTION, "### HINT", "hidden_test("):
         assert marker not in text
     for cell in exercise.cells:
         if cell.cell_type == "code":
@@ -102,12 +126,14 @@ def test_broken_markers_are_reported(bad):
 def test_release_cli_and_stale_files(tmp_path):
     from nnkit.cli import main
 
-    out = tmp_path / "ex"
+    src, out = tmp_path / "sol", tmp_path / "ex"
+    src.mkdir()
     out.mkdir()
+    shutil.copy(ROOT / "solutions" / "00-warmup.ipynb", src)
     (out / "old.ipynb").write_text("{}")
-    assert main(["release", str(ROOT / "solutions"), "--out", str(out)]) == 0
-    assert not (out / "old.ipynb").exists()
-    names = sorted(p.name for p in out.glob("*.ipynb"))
-    assert names == sorted(p.name for p in SOLUTIONS)
-    json.loads((out / names[0]).read_text())
-    assert re.search(r"NotImplementedError", (out / names[0]).read_text())
+    (out / ("old" + checkdata.SUFFIX)).write_text("{}")
+    assert main(["release", str(src), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["00-warmup.checks.json", "00-warmup.ipynb"]
+    text = (out / "00-warmup.ipynb").read_text()
+    json.loads(text)
+    assert re.search(r"NotImplementedError", text) and markers.MISCONCEPTION not in text

@@ -1,0 +1,178 @@
+"""The mutation audit and the leak check (`nnkit release --audit`).
+
+The full audit (every mutant of all 31 notebooks under 10 grading seeds) runs with
+`nnkit release --audit` (see solutions/README.md).  Here a fixed part of it runs: every notebook,
+the misconceptions, and one mutant in eight (chosen by a hash of its key, so always the same ones).
+"""
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from nnkit.grading import audit, leaks, mutation, nbexec
+from nnkit.grading.release import release_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+SAMPLE = 8
+
+
+@pytest.fixture(scope="module")
+def sampled_audit():
+    return audit.audit(ROOT / "solutions", seeds=audit.SEEDS, sample=SAMPLE)
+
+
+def test_representative_audit_kills_every_sampled_mutant_under_ten_seeds(sampled_audit):
+    report = sampled_audit
+    assert len(report.notebooks) == len(SOLUTIONS) == 31
+    assert report.problems() == [], "\n".join(report.problems())
+    n, killed, equivalent, survivors, unstable = report.totals()
+    assert n >= 250 and survivors == unstable == 0
+    for nb in report.notebooks:
+        assert nb.results, f"{nb.name}: no sampled mutant"
+        assert not nb.solution_failures and not nb.errors
+
+
+def test_every_notebook_has_three_questions_and_a_recognised_misconception(sampled_audit):
+    for nb in sampled_audit.notebooks:
+        graded = {t.call for t in nbexec.collect_tests(nbexec.load(ROOT / "solutions" / f"{nb.name}.ipynb")) if t.call}
+        questions = {m.function for m in mutation_targets(nb.name)}
+        assert len(questions) >= 3, (nb.name, questions)
+        assert graded, nb.name
+        assert nb.misconceptions, f"{nb.name}: no misconception"
+        for m in nb.misconceptions:
+            assert len(m["killed"]) == len(audit.SEEDS), (nb.name, m["hint"])
+            assert m["recognised"], f"{nb.name}: no hidden test recognises '{m['hint']}'"
+            assert m["self_check"], f"{nb.name}: no self-check recognises '{m['hint']}'"
+
+
+def mutation_targets(name):
+    nb = nbexec.load(ROOT / "solutions" / f"{name}.ipynb")
+    return [m for _, src in nb.cells for m in mutation.mutants(src)]
+
+
+def test_equivalence_marks_carry_reasons():
+    marks = audit.load_marks(ROOT / "solutions")
+    assert marks
+    for name, entries in marks.items():
+        assert (ROOT / "solutions" / f"{name}.ipynb").is_file(), name
+        assert all(len(reason) > 20 for reason in entries.values()), name
+
+
+# ------------------------------------------------------------------------------ mutations
+
+SOURCE = '''
+import numpy as np
+
+def softmax_loss(S, y, margin=1.0):
+    """Doc."""
+    S = np.asarray(S)
+    ### BEGIN SOLUTION
+    z = S - S.max(axis=1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    if margin > 0 and len(y) >= 1:
+        p = p.T.T
+    return -np.log(p[np.arange(len(y)), y]).mean()
+    ### END SOLUTION
+'''
+
+
+def test_mutants_cover_the_operators_and_only_solution_lines():
+    found = mutation.mutants(SOURCE)
+    ops = {m.operator for m in found}
+    assert {"arith", "drop-term", "max-shift", "swap-args", "compare", "constant", "axis", "keepdims",
+            "transpose", "function", "zeros"} <= ops
+    assert all(m.line >= 5 for m in found)                        # nothing in the signature or docstring
+    assert not any("np.asarray" in m.before for m in found)       # code outside the block stays
+    assert len({m.key for m in found}) == len(found)
+    namespace = nbexec.fresh_namespace()
+    exec(SOURCE, namespace)
+    original = namespace["softmax_loss"]
+    shift = next(m for m in found if m.operator == "max-shift")
+    previous = shift.apply(namespace)
+    assert namespace["softmax_loss"] is not original and "S.max" not in shift.code.split("z =")[1].split("\n")[0]
+    shift.restore(namespace, previous)
+    assert namespace["softmax_loss"] is original
+
+
+# --------------------------------------------------------------------------- toy notebooks
+
+def _notebook(path, *cells):
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]), path)
+
+
+_SETUP = "import numpy as np\nimport nnkit"
+_SIGN = '''
+def relu(x):
+    """Zero below 0."""
+    ### BEGIN SOLUTION
+    return np.where(x > 0, x, 0.0)
+    ### END SOLUTION
+'''
+_CHECK = 'nnkit.check(relu, cases={"mixed": (np.array([-1.0, 0.5, 2.0, -3.0]),)})'
+
+
+def test_a_test_that_misses_the_negative_branch_on_some_draws_is_unstable(tmp_path):
+    """Inputs that are all positive on some draws make the grade depend on the seed."""
+    src = tmp_path / "sol"
+    src.mkdir()
+    _notebook(src / "toy.ipynb", _SETUP, _SIGN, _CHECK,
+              "### HIDDEN TESTS\nfrom nnkit.grading import hidden_test\n"
+              "hidden_test('relu', call='relu', args=lambda rng: [rng.normal(loc=2.0, size=3)])",
+              "### MISCONCEPTION: the negative side is 0, not -x\ndef relu(x):\n    return np.abs(x)")
+    release_dir(src, tmp_path / "ex")
+    report = audit.audit(src, seeds=audit.SEEDS, exercises_dir=tmp_path / "ex")
+    killed, equivalent, survivors, unstable = report.notebooks[0].classify(audit.SEEDS)
+    assert unstable, report.details()
+    assert any("unstable" in p for p in report.problems())
+    assert any("passes the hidden tests under" in p for p in report.problems())     # abs(x) too, sometimes
+
+
+def test_fixed_edge_case_makes_it_stable_and_stale_marks_are_reported(tmp_path):
+    src = tmp_path / "sol"
+    src.mkdir()
+    _notebook(src / "toy.ipynb", _SETUP, _SIGN, _CHECK,
+              "### HIDDEN TESTS\nfrom nnkit.grading import hidden_test\n"
+              "hidden_test('relu', call='relu', args=lambda rng: [rng.normal(loc=2.0, size=3)],\n"
+              "            fixed=[[np.array([-1.0, 0.0, 0.5, 2.0])]])",
+              "### MISCONCEPTION: the negative side is 0, not -x\ndef relu(x):\n    return np.abs(x)")
+    (src / audit.MARKS).write_text(json.dumps({"toy": {
+        "relu: line 4: `x > 0` -> `x >= 0`": "at x = 0 both branches give 0",
+        "relu: line 4: `x` -> `y`": "a mutant that does not exist"}}))
+    release_dir(src, tmp_path / "ex")
+    report = audit.audit(src, seeds=audit.SEEDS, exercises_dir=tmp_path / "ex")
+    killed, equivalent, survivors, unstable = report.notebooks[0].classify(audit.SEEDS)
+    assert killed and len(equivalent) == 1 and not unstable and not survivors, report.details()
+    problems = report.problems()
+    assert any("stale equivalence mark" in p for p in problems), problems
+    assert not any("misconception" in p for p in problems), problems
+    (src / audit.MARKS).write_text(json.dumps({"toy": {"relu: line 4: `x` -> `y`": " "}}))
+    with pytest.raises(ValueError, match="needs a reason"):
+        audit.load_marks(src)
+
+
+def test_leak_check_finds_reference_callables_and_solution_code(tmp_path):
+    src, out = tmp_path / "sol", tmp_path / "ex"
+    src.mkdir()
+    _notebook(src / "leaky.ipynb", _SETUP, _SIGN,
+              "def _expected(x):\n    return np.maximum(x, 0.0)\n",            # a reference in a helper cell
+              'nnkit.check(relu, reference=lambda x: x * (x > 0), cases={"mixed": (np.array([-1.0, 2.0]),)})',
+              "def shown(x):\n    return np.where(x > 0, x, 0.0)",            # the solution line, outside the block
+              "### HIDDEN TESTS\nfrom nnkit.grading import hidden_test\n"
+              "hidden_test('relu', call='relu', args=lambda rng: [rng.normal(size=5)], fixed=[[np.array([-1.0, 1.0])]])")
+    release_dir(src, out)
+    found = leaks.check(src, out)["leaky"]
+    assert any("`_expected` computes the answer" in p for p in found), found
+    assert any("`shown` computes the answer" in p for p in found), found
+    assert any("reference=" in p for p in found), found
+    assert any("solution code in the exercise" in p for p in found), found
+    from nnkit.cli import main
+
+    assert main(["release", str(src), "--out", str(out), "--audit", "--seeds", "2"]) == 1
+
+
+def test_leak_check_passes_on_every_released_exercise():
+    names = [p.stem for p in SOLUTIONS]
+    report = leaks.check(ROOT / "solutions", ROOT / "exercises", names)
+    assert report == {n: [] for n in names}
