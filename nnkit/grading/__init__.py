@@ -6,7 +6,7 @@
 - ``nnkit.grading.grade``     grades a batch of submitted notebooks into a CSV gradebook
 
 The format of a solutions notebook is described in ``solutions/README.md``.  Importing this
-package is cheap: the notebook machinery (nbformat, nbclient) loads only when it is used.
+package is cheap: the notebook machinery (nbformat) loads only when it is used.
 """
 from nnkit.grading.spec import HiddenTest, hidden_test
 
