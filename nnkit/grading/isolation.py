@@ -14,7 +14,8 @@ A sandbox is made with bubblewrap (``bwrap``) and gives each submission:
   runner to give it up, see ``cellrunner.drop_privileges``); otherwise it is the teacher's
   own uid, confined by the namespaces;
 - a minimal environment (no inherited variables), and limits on memory, processes, file size
-  and CPU time, set by the runner before the first learner cell.
+  and CPU time, set by the runner before the first learner cell;
+- a seccomp filter that refuses new user namespaces (``seccomp_filter``).
 
 ``--no-isolation`` starts the runner as a plain child process instead (same protocol, same
 limits and guard rail, none of the namespaces): only for notebooks the teacher trusts.
@@ -93,6 +94,53 @@ def _python_dirs() -> list[str]:
 
 def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+# -------------------------------------------------------------------------- seccomp filter
+
+# (audit architecture, unshare, clone, clone3) system call numbers, where the filter is known.
+_SYSCALLS = {"x86_64": (0xC000003E, 272, 56, 435), "aarch64": (0xC00000B7, 97, 220, 435)}
+_CLONE_NEWUSER = 0x10000000
+
+
+def seccomp_filter() -> bytes | None:
+    """A seccomp program (classic BPF) that stops a submission from making user namespaces.
+
+    Inside its sandbox a submission needs no namespaces of its own, and new user namespaces
+    are where kernel bugs have been found: ``unshare`` and ``clone`` with CLONE_NEWUSER fail
+    with EPERM, ``clone3`` (whose flags a filter cannot read) with ENOSYS, so that libraries
+    fall back to ``clone``. None on an architecture whose numbers are not in ``_SYSCALLS``.
+    """
+    import platform  # noqa: PLC0415
+    import struct  # noqa: PLC0415
+
+    numbers = _SYSCALLS.get(platform.machine())
+    if numbers is None:
+        return None
+    arch, unshare, clone, clone3 = numbers
+    load, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
+
+    def op(code, k, true=0, false=0):
+        return struct.pack("=HBBI", code, true, false, k)
+
+    program = [
+        op(load, 4),                        # 0: the architecture
+        op(jeq, arch, 1, 0),                # 1: ours -> 3
+        op(ret, eperm),                     # 2: another ABI (32-bit compat): refused
+        op(load, 0),                        # 3: the system call number
+        op(jge, 0x40000000, 0, 1),          # 4: x32 numbers -> refused
+        op(ret, eperm),                     # 5
+        op(jeq, clone3, 0, 1),              # 6
+        op(ret, enosys),                    # 7
+        op(jeq, unshare, 1, 0),             # 8: -> 10
+        op(jeq, clone, 0, 3),               # 9: neither -> 13
+        op(load, 16),                       # 10: the flags (first argument, low 32 bits)
+        op(jset, _CLONE_NEWUSER, 0, 1),     # 11
+        op(ret, eperm),                     # 12
+        op(ret, allow),                     # 13
+    ]
+    return b"".join(program)
 
 
 # ------------------------------------------------------------------------ the sandbox itself
@@ -233,13 +281,21 @@ class Kernel:
         args += ["--chdir", WORK, "--hostname", "grading", "--clearenv"]
         for key, value in iso._environment(HOME, "/tmp").items():
             args += ["--setenv", key, value]
-        keep = keep + [info_w, data] + ([block_r] if iso.as_root else [])
+        seccomp = None
+        program = seccomp_filter()
+        if program is not None:
+            seccomp = os.memfd_create("seccomp", 0)
+            os.write(seccomp, program)
+            os.lseek(seccomp, 0, os.SEEK_SET)
+            args += ["--seccomp", str(seccomp)]
+        keep = keep + [info_w, data] + ([block_r] if iso.as_root else []) + ([seccomp] if seccomp else [])
         try:
             self.proc = subprocess.Popen(args + ["--"] + runner, pass_fds=keep, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=err_w)
         finally:
-            for fd in (info_w, block_r, data):
-                os.close(fd)
+            for fd in (info_w, block_r, data, seccomp):
+                if fd is not None:
+                    os.close(fd)
         try:
             info = self._read_info(info_r)
             self.pid = int(info["child-pid"])

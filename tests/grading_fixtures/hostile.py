@@ -512,6 +512,17 @@ for path in ("/usr/lib/planted", "/etc/planted", r"{SOURCE}"):
     except OSError:
         pass
 ''', SIGMOID, SIGMOID_GRAD, SOFTMAX]),
+    "makes_user_namespace": Case(5, [NO_GUARD, IF_ISOLATED, '''
+import ctypes, os, subprocess
+libc = ctypes.CDLL(None, use_errno=True)
+def _unshare(flags):
+    if libc.unshare(flags) != 0:
+        raise OSError(ctypes.get_errno(), "refused")
+def _tool():
+    if subprocess.run(["unshare", "--user", "--map-root-user", "true"], capture_output=True).returncode:
+        raise OSError("refused")
+if _isolated(lambda: _unshare(0x10000000), lambda: _unshare(0x10000000 | 0x00020000), _tool):
+''' + "\n".join("    " + line for line in (SIGMOID + SIGMOID_GRAD + SOFTMAX).splitlines())]),
     # --------------------------------------------------------------------- malformed files
     "invalid_json": Case(0, raw="{ this is not json", word="broken JSON"),
     "wrong_nbformat": Case(0, raw='{"nbformat": 99, "nbformat_minor": 0, "cells": [], "metadata": {}}',
