@@ -22,6 +22,7 @@ limits and guard rail, none of the namespaces): only for notebooks the teacher t
 """
 from __future__ import annotations
 
+import collections
 import json
 import os
 import select
@@ -222,7 +223,7 @@ class Kernel:
     def __init__(self, isolation: Isolation, notebook: bytes, limits: Limits, scratch: Path):
         self.isolation, self.limits = isolation, limits
         self.reader = FrameReader(limits.max_message_bytes)
-        self.pending: list[dict] = []
+        self.pending: collections.deque = collections.deque()
         self.proc = None
         self.pid = None
         cmd_r, self.cmd_w = os.pipe()
@@ -387,7 +388,7 @@ class Kernel:
                 self.pending += self.reader.feed(chunk)
             except FrameError as err:
                 raise KernelDied(f"the kernel sent malformed data ({err})") from None
-        return self.pending.pop(0)
+        return self.pending.popleft()
 
     # -- stopping --------------------------------------------------------------------------
     def interrupt(self) -> None:

@@ -48,6 +48,18 @@ class _Clock:
         return self.end - time.monotonic()
 
 
+def _reply(kernel, seq: int, deadline: float):
+    """The reply to command ``seq``, or None at ``deadline``.
+
+    The runner answers each command with exactly one frame, so any other frame (a learner
+    writing to the kernel's pipe, say) breaks the protocol and ends the kernel.
+    """
+    reply = kernel.receive(deadline)
+    if reply is not None and reply.get("seq") != seq:
+        raise KernelDied("the kernel sent a message out of turn")
+    return reply
+
+
 def _ask(kernel, seq: int, message: dict, timeout: float, clock: _Clock):
     """Send one cell or probe and wait for its reply: (status, reply or error text)."""
     limit = min(timeout, clock.left())
@@ -55,19 +67,11 @@ def _ask(kernel, seq: int, message: dict, timeout: float, clock: _Clock):
         return "budget", None
     try:
         kernel.send({"seq": seq, **message}, time.monotonic() + min(limit, 10.0))
-        deadline = time.monotonic() + limit
-        while True:
-            reply = kernel.receive(deadline)
-            if reply is None or reply.get("seq") == seq:
-                break
+        reply = _reply(kernel, seq, time.monotonic() + limit)
         if reply is not None:
             return "answered", reply
         kernel.interrupt()
-        grace = time.monotonic() + GRACE_S
-        while True:
-            reply = kernel.receive(grace)
-            if reply is None or reply.get("seq") == seq:
-                break
+        reply = _reply(kernel, seq, time.monotonic() + GRACE_S)
     except KernelDied as err:
         return "died", str(err)
     out_of_budget = clock.left() <= 0
