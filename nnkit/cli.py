@@ -2,7 +2,7 @@
 
     nnkit release [SOLUTIONS_DIR] [--out exercises] [--audit [--seeds 10] [--notebooks a,b] [--sample N]]
     nnkit grade SOURCE SUBMISSIONS... --out DIR [--jobs N] [--timeout S] [--notebook-timeout S]
-                [--memory MB] [--force] [--seed N] [--no-isolation]
+                [--memory MB] [--force] [--seed N] [--no-isolation] [--scheduler tcp://HOST:8786 | local:N]
     nnkit grade --check-isolation
     nnkit gradebook summary | learner ID | export --format csv|canvas|moodle|html --out FILE
                     [--gradebook gradebook.sqlite]
@@ -103,7 +103,7 @@ def _grade(args) -> int:
                               jobs=args.jobs, timeout=args.timeout,
                               notebook_timeout=args.notebook_timeout, memory_mb=args.memory,
                               force=args.force, seed=args.seed, progress=not args.quiet,
-                              isolate=not args.no_isolation)
+                              isolate=not args.no_isolation, scheduler=args.scheduler)
     except GradingError as err:
         print(f"nnkit grade: {err}", file=sys.stderr)
         return 2
@@ -168,6 +168,9 @@ def main(argv=None) -> int:
     gr.add_argument("--quiet", action="store_true", help="no progress bar")
     gr.add_argument("--no-isolation", action="store_true",
                     help="run kernels without a sandbox: ONLY for notebooks you trust")
+    gr.add_argument("--scheduler", default=None,
+                    help="grade on a Dask cluster: its scheduler's address (tcp://HOST:8786), or "
+                         "local:N for N worker processes here; needs nnkit[cluster]")
     gr.add_argument("--check-isolation", action="store_true",
                     help="report whether this machine can sandbox submissions, then exit")
     gr.set_defaults(run=_grade)

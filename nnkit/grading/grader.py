@@ -19,7 +19,11 @@ Everything that comes out of a sandbox is treated as hostile (``untrusted``, ``f
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
 import csv
+import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -37,7 +41,7 @@ import numpy as np
 
 from nnkit.grading import codec, markers, submission
 from nnkit.grading.isolation import Isolation, Limits, SandboxError, scratch_root
-from nnkit.grading.runner import CellOutcome, run_notebook
+from nnkit.grading.runner import CellOutcome, NotebookRun, run_notebook
 from nnkit.grading.scoring import score_test
 from nnkit.grading.spec import HiddenTest, collecting
 from nnkit.grading.untrusted import UntrustedData, clean_text, parse_json, read_regular_file
@@ -180,6 +184,41 @@ def _parse_probe(reply, sets: int) -> list[dict]:
     return parsed
 
 
+def run_job(notebook: bytes, cells: list, cases: list, options: Options, protected=(), *,
+            isolation: Isolation | None = None, scratch=None, live=None) -> NotebookRun:
+    """Run one notebook in a sandbox of its own: the learner's results, not yet scored.
+
+    The one place where learner code is started, for local grading and on a Dask worker
+    alike (``nnkit.grading.cluster`` sends this function to the workers). Its arguments and
+    its result are plain data: the notebook's bytes and code cells, the drawn inputs
+    (``cases``), the sandbox settings and the paths no sandbox may show; expected values are
+    never among them. Without ``isolation`` and ``scratch`` (on a worker), the process makes
+    its ``Isolation`` and scratch folder once and keeps them for every later job.
+    """
+    if isolation is None:
+        isolation = _process_isolation(options.isolate, tuple(protected))
+        scratch = scratch or _process_scratch()
+    workdir = Path(scratch) / f"run-{secrets.token_hex(6)}"
+    try:
+        return run_notebook(isolation, notebook, cells, cases, timeout=options.timeout,
+                            budget=options.budget, limits=options.limits(options.budget),
+                            scratch=workdir, live=live)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@functools.lru_cache(maxsize=4)
+def _process_isolation(isolate: bool, protected: tuple) -> Isolation:
+    return Isolation(isolate=isolate, protected=protected)
+
+
+@functools.lru_cache(maxsize=1)
+def _process_scratch() -> Path:
+    root = scratch_root()
+    atexit.register(shutil.rmtree, root, ignore_errors=True)  # a killed worker's is swept later
+    return root
+
+
 class Grading:
     """One grading run: the sandbox settings, the drawn inputs, the expected values.
 
@@ -201,20 +240,17 @@ class Grading:
         self.variants: list = []   # (hint, results per test) for each misconception
 
     # -- the reference --------------------------------------------------------------------
-    def _run(self, cells, notebook: bytes, budget: float, timeout: float):
-        workdir = Path(self.scratch) / f"run-{secrets.token_hex(6)}"
-        try:
-            return run_notebook(self.isolation, notebook, cells, self.cases, timeout=timeout,
-                                budget=budget, limits=self.options.limits(budget), scratch=workdir,
-                                live=self.live)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+    def _run(self, cells, notebook: bytes, options: Options):
+        return run_job(notebook, cells, self.cases, options, isolation=self.isolation,
+                       scratch=self.scratch, live=self.live)
 
     def run_reference(self) -> None:
         """Run the solution (and each misconception) on the drawn inputs; keep their results."""
-        src, timeout = self.source, max(self.options.timeout, 60.0)
+        src = self.source
+        reference = dataclasses.replace(self.options, timeout=max(self.options.timeout, 60.0),
+                                        notebook_timeout=REFERENCE_BUDGET_S)
         try:
-            run = self._run(src.cells, b"{}", REFERENCE_BUDGET_S, timeout)
+            run = self._run(src.cells, b"{}", reference)
         except SandboxError as err:
             raise GradingError(str(err)) from None
         for number, outcome in enumerate(run.cells):
@@ -229,14 +265,14 @@ class Grading:
                                    f"{bad[0].get('error')}: {bad[0].get('message')}")
             self.expected.append([r["value"] for r in results])
         for hint, code in src.misconceptions:
-            run = self._run(src.cells + [code], b"{}", REFERENCE_BUDGET_S, timeout)
+            run = self._run(src.cells + [code], b"{}", reference)
             self.variants.append((hint, [_parse_probe(reply, len(case["args"]))
                                          for case, reply in zip(self.cases, run.probes)]))
 
     # -- one submission -------------------------------------------------------------------
     def run_submission(self, sub: submission.Submission):
         """Run one submission in its own sandbox; the learner's results, not yet scored."""
-        return self._run(sub.cells, sub.data, self.options.budget, self.options.timeout)
+        return self._run(sub.cells, sub.data, self.options)
 
     def _misconception(self, test: HiddenTest, index: int, results: list[dict], args: list) -> str:
         for hint, variant in self.variants:
@@ -420,7 +456,7 @@ def grade(source, submissions, out_dir, **options) -> list[dict]:
 
 def grade_batch(source, submissions, out_dir, *, gradebook=None, jobs=2, timeout=30.0,
                 notebook_timeout=None, memory_mb=2048, force=False, seed=None, progress=True,
-                isolate=True) -> Summary:
+                isolate=True, scheduler=None) -> Summary:
     """Grade ``submissions`` (paths) against solutions notebook ``source``.
 
     Every result goes into the course gradebook (``gradebook``: a path, by default
@@ -431,10 +467,17 @@ def grade_batch(source, submissions, out_dir, *, gradebook=None, jobs=2, timeout
 
     ``seed`` fixes the hidden inputs (default: a fresh one, recorded with every submission).
     ``isolate=False`` runs kernels without a sandbox: only for notebooks the teacher trusts.
+    ``scheduler`` grades on a Dask cluster (``"tcp://HOST:8786"``, or ``"local:N"`` for N
+    workers on this machine; see ``nnkit.grading.cluster``); ``jobs`` is then how many
+    submissions are in flight at least.
     """
     from nnkit.grading.gradebook import Gradebook
 
     started = time.perf_counter()
+    if scheduler:
+        from nnkit.grading.cluster import parse_scheduler
+
+        parse_scheduler(scheduler)  # a bad address or a missing extra fails before any work
     src = load_source(source)
     out = Path(out_dir)
     (out / "feedback").mkdir(parents=True, exist_ok=True)
@@ -449,7 +492,7 @@ def grade_batch(source, submissions, out_dir, *, gradebook=None, jobs=2, timeout
         pending = set(idents) if force else {p.learner for p in book.pending(src.name, digests)}
         todo = [(path, ident) for path, ident in zip(paths, idents) if ident in pending]
         if todo:
-            _grade_todo(src, todo, options, seed, out, paths, jobs, progress, book, digests)
+            _grade_todo(src, todo, options, seed, out, paths, jobs, progress, book, digests, scheduler)
         recorded = {sub.learner: sub for sub in book.submissions(src.name, with_feedback=True)}
     rows = [_row_from(recorded[i], src, graded_now=i in pending) for i in idents]
     write_csv(out, src, [_row_from(sub, src) for sub in recorded.values()])
@@ -471,9 +514,25 @@ def _row_from(sub, src: Source, graded_now: bool = False) -> dict:
             "file_digest": sub.file_digest, "seconds": sub.seconds, "graded_now": graded_now}
 
 
-def _grade_todo(src, todo, options, seed, out, paths, jobs, progress, book, digests) -> None:
-    grading = Grading(src, options, seed, protected_paths(src.path, paths, out))
+def _grade_todo(src, todo, options, seed, out, paths, jobs, progress, book, digests, scheduler=None) -> None:
+    protected = protected_paths(src.path, paths, out)
+    if scheduler:
+        from nnkit.grading.cluster import cluster_grading
+
+        runs = cluster_grading(scheduler, src, options, seed, protected, jobs)
+    else:
+        runs = contextlib.nullcontext((Grading(src, options, seed, protected), jobs))
     previous = _raise_on_sigterm()
+    try:
+        with runs as (grading, jobs):
+            _grade_all(grading, src, todo, seed, out, jobs, progress, book, digests)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _grade_all(grading, src, todo, seed, out, jobs, progress, book, digests) -> None:
+    """Grade ``todo`` with ``jobs`` submissions at a time, recording each as it finishes."""
     try:
         grading.run_reference()
         bar = _progress(len(todo), progress)
@@ -495,8 +554,6 @@ def _grade_todo(src, todo, options, seed, out, paths, jobs, progress, book, dige
     finally:
         grading.stop()
         grading.close()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _write_text(path: Path, text: str) -> None:
