@@ -1,7 +1,8 @@
 """Grading on a Dask cluster with a real LocalCluster of 2 worker processes: the same gradebook
 rows as a local run, only the drawn inputs sent to workers, a worker killed mid-batch costs
 nothing, a resumed run grades nothing twice, a submission that takes two workers down is
-recorded "not graded", and the command line's --scheduler (local:N, errors, a missing extra)."""
+recorded "not graded", a job cancelled on the cluster stops the batch without losing a row,
+and the command line's --scheduler (local:N, errors, a missing extra)."""
 import hashlib
 import os
 import signal
@@ -120,12 +121,16 @@ def test_twenty_submissions_on_dask_give_the_rows_of_a_local_run(submissions, lo
         assert isinstance(options, Options) and all(isinstance(p, str) for p in protected)
 
 
-def _busy_worker(client, deadline: float) -> str:
-    """The address of a worker that holds a grading job now."""
+def _mid_batch(client, runner, recorded: list, count: int) -> tuple[str, str]:
+    """Once ``count`` submissions are recorded: a worker that holds a grading job, and the job's key."""
+    deadline = time.monotonic() + 120
+    while len(recorded) < count and runner.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
     while time.monotonic() < deadline:
-        busy = [w for w, keys in client.processing().items() if any("nnkit-grade-" in str(k) for k in keys)]
-        if busy:
-            return busy[0]
+        for worker, keys in client.processing().items():
+            for key in keys:
+                if "nnkit-grade-" in str(key):
+                    return worker, str(key)
         time.sleep(0.05)
     raise AssertionError("no worker was grading")
 
@@ -140,25 +145,30 @@ def _kill(client, worker: str) -> None:
     assert worker not in client.nthreads()
 
 
-def test_a_killed_worker_loses_nothing_and_a_resumed_run_grades_nothing_twice(
-        submissions, local_rows, dask_cluster, recorded, tmp_path):
-    local, client = dask_cluster
-    _two_workers(client)
+def _in_background(dask_cluster, paths, out: Path, **options):
+    """With both workers up, start ``grade_batch`` on the cluster in a thread; its result dict
+    gets "summary" or "error"."""
+    scheduler = dask_cluster[0].scheduler_address
+    _two_workers(dask_cluster[1])
     result = {}
 
     def batch():
         try:
-            result["summary"] = grade_batch(WARMUP, submissions[0], tmp_path, seed=SEED, progress=False,
-                                            scheduler=local.scheduler_address)
-        except BaseException as err:  # noqa: BLE001 - reported by the assertion below
+            result["summary"] = grade_batch(WARMUP, paths, out, seed=SEED, progress=False, scheduler=scheduler,
+                                            **options)
+        except BaseException as err:  # noqa: BLE001 - each test asserts what it expects
             result["error"] = err
 
     runner = threading.Thread(target=batch)
     runner.start()
-    deadline = time.monotonic() + 120
-    while len(recorded) < 5 and runner.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    worker = _busy_worker(client, deadline)
+    return runner, result
+
+
+def test_a_killed_worker_loses_nothing_and_a_resumed_run_grades_nothing_twice(
+        submissions, local_rows, dask_cluster, recorded, tmp_path):
+    local, client = dask_cluster
+    runner, result = _in_background(dask_cluster, submissions[0], tmp_path)
+    worker, _ = _mid_batch(client, runner, recorded, 5)
     before = _rows(tmp_path / "gradebook.sqlite")
     finished = list(recorded)
     _kill(client, worker)
@@ -180,21 +190,13 @@ def test_a_killed_worker_loses_nothing_and_a_resumed_run_grades_nothing_twice(
 
 def test_a_submission_that_kills_two_workers_is_recorded_not_graded(dask_cluster, recorded, tmp_path):
     local, client = dask_cluster
-    _two_workers(client)
     folder = tmp_path / "in"
     folder.mkdir()
     good = [_notebook(folder / f"fine{i}.ipynb", KINDS["correct"][1]) for i in range(2)]
     # A correct answer that then runs long: each worker that starts it is killed from here.
     killer = _notebook(folder / "killer.ipynb", [*KINDS["correct"][1], "import time\ntime.sleep(45)"])
     digest = hashlib.sha256(killer.read_bytes()).hexdigest()[:16]
-    result = {}
-
-    def batch():
-        result["summary"] = grade_batch(WARMUP, [*good, killer], tmp_path / "out", seed=SEED, timeout=60,
-                                        progress=False, scheduler=local.scheduler_address)
-
-    runner = threading.Thread(target=batch)
-    runner.start()
+    runner, result = _in_background(dask_cluster, [*good, killer], tmp_path / "out", timeout=60)
     killed = []
     deadline = time.monotonic() + 90
     while len(killed) < 2 and time.monotonic() < deadline:
@@ -204,7 +206,7 @@ def test_a_submission_that_kills_two_workers_is_recorded_not_graded(dask_cluster
             killed.append(holders[0])
         time.sleep(0.05)
     runner.join(timeout=120)
-    assert len(killed) == 2 and not runner.is_alive()
+    assert len(killed) == 2 and not runner.is_alive() and "error" not in result, result
     rows = {r["submission"]: r for r in result["summary"].rows}
     assert rows["killer"]["status"] == "not graded" and rows["killer"]["total"] == 0
     assert any(n.startswith("worker died: grading this notebook stopped 2 Dask workers") for n in rows["killer"]["notes"])
@@ -215,6 +217,25 @@ def test_a_submission_that_kills_two_workers_is_recorded_not_graded(dask_cluster
     again = grade_batch(WARMUP, [*good, killer], tmp_path / "out", seed=SEED, progress=False,
                         scheduler=local.scheduler_address)
     assert (again.graded_now, again.already_graded, again.not_graded) == (0, 3, 0) and recorded == []
+
+
+def test_a_job_cancelled_on_the_cluster_stops_the_batch_and_keeps_what_was_recorded(
+        submissions, local_rows, dask_cluster, recorded, tmp_path):
+    """As when the scheduler is lost: the batch ends with a GradingError, not with error rows."""
+    local, client = dask_cluster
+    runner, result = _in_background(dask_cluster, submissions[0], tmp_path)
+    _, key = _mid_batch(client, runner, recorded, 3)
+    client.cancel([distributed.Future(key, client)], force=True)
+    runner.join(timeout=120)
+    assert not runner.is_alive()
+    assert isinstance(result.get("error"), GradingError), result
+    assert "grading stopped: a job was cancelled on the Dask cluster" in str(result["error"])
+    rows = _rows(tmp_path / "gradebook.sqlite")
+    assert 3 <= len(rows) < 20 and all(rows[learner] == local_rows[learner] for learner in rows)
+    again = grade_batch(WARMUP, submissions[0], tmp_path, seed=SEED, progress=False,
+                        scheduler=local.scheduler_address)
+    assert (again.graded_now, again.already_graded) == (20 - len(rows), len(rows))
+    assert _rows(tmp_path / "gradebook.sqlite") == local_rows
 
 
 def test_command_line_grades_on_a_local_cluster_with_one_progress_bar(submissions, local_rows, tmp_path, capsys):

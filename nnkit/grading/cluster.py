@@ -23,8 +23,8 @@ holds one job at a time, so a death never counts against a submission that was n
 
 A job that *raises* on a worker (its sandbox cannot start there) is retried once (Dask's
 ``retries``) and then recorded as a grader error, which the next run grades again: the worker,
-not the submission, was at fault. A lost scheduler ends the batch with ``GradingError``; every
-submission recorded before stays recorded.
+not the submission, was at fault. A lost scheduler (or a job cancelled on the cluster) ends the
+batch with ``GradingError``; every submission recorded before stays recorded.
 """
 from __future__ import annotations
 
@@ -50,7 +50,9 @@ class WorkerDied(UntrustedData):
 
 
 class ClusterLost(BaseException):
-    """The client lost its scheduler: like Ctrl-C, this ends the batch, not one submission."""
+    """The client lost its scheduler, or a job was cancelled: like Ctrl-C, this ends the batch.
+
+    A ``BaseException``, so that ``grade_one`` does not record it as one submission's error."""
 
 
 def require_distributed():
@@ -163,10 +165,11 @@ class ClusterGrading(Grading):
                              f"Dask workers (the last one: {last})") from None
         except SandboxError as err:
             raise RuntimeError(f"a Dask worker could not start its sandbox: {err}") from None
-        except CancelledError:
+        except CancelledError as err:
             if self.stopping.is_set():
                 raise UntrustedData("not run: grading was interrupted") from None
-            raise ClusterLost(f"the connection to the Dask scheduler was lost (client {self.client.status})") \
+            # The scheduler went away (reason "scheduler-connection-lost") or someone cancelled the job.
+            raise ClusterLost(f"a job was cancelled on the Dask cluster ({getattr(err, 'reason', 'no reason given')})") \
                 from None
         finally:
             with self.lock:
