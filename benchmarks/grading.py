@@ -28,7 +28,8 @@ from pathlib import Path
 
 import nbformat
 
-from nnkit.grading.grader import Options, grade_batch, load_source, make_cases
+from nnkit.grading.batch import grade_batch
+from nnkit.grading.grader import Options, load_source, make_cases
 
 ROOT = Path(__file__).resolve().parents[1]
 WARMUP = ROOT / "solutions" / "00-warmup.ipynb"

@@ -82,7 +82,8 @@ def _check_isolation() -> int:
 
 
 def _grade(args) -> int:
-    from nnkit.grading.grader import GradingError, grade_batch
+    from nnkit.grading.batch import grade_batch
+    from nnkit.grading.grader import GradingError
 
     if args.check_isolation:
         return _check_isolation()

@@ -19,7 +19,8 @@ from grading_fixtures.hostile import NAIVE_SOFTMAX, SIGMOID, SIGMOID_GRAD, SOFTM
 from nnkit.cli import main
 from nnkit.grading import cluster
 from nnkit.grading.gradebook import Gradebook
-from nnkit.grading.grader import GradingError, Options, grade_batch, load_source, make_cases, run_job
+from nnkit.grading.batch import grade_batch
+from nnkit.grading.grader import GradingError, Options, load_source, make_cases, run_job
 
 ROOT = Path(__file__).resolve().parents[1]
 WARMUP = ROOT / "solutions" / "00-warmup.ipynb"

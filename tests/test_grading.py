@@ -19,7 +19,8 @@ from nnkit.cli import main
 from nnkit.grading import codec, grade, isolation, markers
 from nnkit.grading.compare import compare
 from nnkit.grading.frames import FrameError, FrameReader, encode_frame
-from nnkit.grading.grader import GradingError, grade_batch, hidden_test_digest, load_source, make_cases
+from nnkit.grading.batch import grade_batch
+from nnkit.grading.grader import GradingError, hidden_test_digest, load_source, make_cases
 from nnkit.grading.isolation import Isolation, Limits, check_isolation
 from nnkit.grading.runner import run_notebook
 from nnkit.grading.untrusted import UntrustedData, clean_text, parse_json, read_regular_file

@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 
 from nnkit.grading import markers
-from nnkit.grading.grader import grade_batch
+from nnkit.grading.batch import grade_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "solutions" / "00-warmup.ipynb"

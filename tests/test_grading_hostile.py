@@ -21,7 +21,7 @@ import nbformat
 import pytest
 
 import nnkit
-from nnkit.grading.grader import grade_batch
+from nnkit.grading.batch import grade_batch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from grading_fixtures.hostile import ALL, SUBMISSIONS  # noqa: E402

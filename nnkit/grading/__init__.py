@@ -19,8 +19,8 @@ def release(solutions_dir="solutions", out_dir="exercises"):
 
 
 def grade(source, submissions, out_dir, **options):
-    """Grade submitted notebooks against ``source``; see ``nnkit.grading.grader.grade``."""
-    from nnkit.grading.grader import grade as _grade
+    """Grade submitted notebooks against ``source``; see ``nnkit.grading.batch.grade``."""
+    from nnkit.grading.batch import grade as _grade
 
     return _grade(source, submissions, out_dir, **options)
 
