@@ -328,6 +328,20 @@ def test_interrupted_grading_cleans_up_and_keeps_finished_rows(tmp_path):
 
 # ------------------------------------------------------------------- reading untrusted data
 
+def test_parse_json_refuses_what_would_exhaust_the_grader():
+    # Each of these took a scanner that re-reads the text from every quote minutes, or a
+    # parser gigabytes; all are refused (or read) in one pass.
+    with pytest.raises(UntrustedData, match="broken JSON"):
+        parse_json('"' + '\\"' * 2_000_000, 64)            # one string that never ends
+    with pytest.raises(UntrustedData, match="more than 2,000,000 arrays"):
+        parse_json("[" + "[]," * 2_000_000 + "[]]", 64)      # millions of tiny arrays
+    with pytest.raises(UntrustedData, match="broken JSON: maximum recursion"):
+        parse_json("[" * 100_000 + "]" * 100_000, 64)       # deeper than Python's parser goes
+    assert parse_json("[" * 64 + "]" * 64, 64) == parse_json("[" * 64 + "]" * 64, 100)
+    with pytest.raises(UntrustedData, match="nested deeper than 64"):
+        parse_json("[" * 65 + "]" * 65, 64)
+
+
 def test_untrusted_readers(tmp_path):
     assert clean_text("a\x1b[31mb\r\nc\u2028d\u202ee\x00f" + "x" * 400, 20) == "ab c d e f" + "x" * 9 + "…"
     with pytest.raises(UntrustedData, match="nested deeper"):

@@ -53,21 +53,28 @@ def read_regular_file(path, max_bytes: int) -> bytes:
         os.close(fd)
 
 
-def nesting_depth(text: str) -> int:
-    """The deepest nesting of [ and { in JSON ``text``, ignoring brackets inside strings."""
-    depth = deepest = 0
-    # Strings (with their escapes) are skipped whole; only brackets outside them count.
-    for token in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[{]|[\]}]', text):
-        piece = token.group()
-        if piece in "[{":
+MAX_CONTAINERS = 2_000_000  # arrays and objects in one JSON text: bounds the parser's memory
+
+
+def nesting_depth(value, limit: int) -> int:
+    """How deep lists and dicts nest in the parsed ``value`` (a scalar is 0), counting no
+    further than ``limit + 1``. A loop with its own stack, so no input can exhaust Python's."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
             depth += 1
             deepest = max(deepest, depth)
-        elif piece in "]}":
-            depth -= 1
+            if depth > limit:
+                return deepest
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth) for child in children if isinstance(child, (list, dict)))
     return deepest
 
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # how JSON writes one: \ud800 .. \udfff
 
 
 def _replace_surrogates(value):
@@ -81,14 +88,25 @@ def _replace_surrogates(value):
 
 
 def parse_json(text: str, max_depth: int = 64):
-    """``json.loads`` for untrusted text: nesting capped, lone surrogates become U+FFFD."""
-    if nesting_depth(text) > max_depth:
-        raise UntrustedData(f"the JSON is nested deeper than {max_depth} levels")
+    """``json.loads`` for untrusted text: nesting capped, lone surrogates become U+FFFD.
+
+    Linear in the text's length whatever it holds. The number of brackets is capped first
+    (``str.count`` runs at C speed), so a text of millions of tiny arrays cannot make the
+    parser allocate gigabytes; Python's parser raises RecursionError past ~1000 levels, and
+    the depth of what it returns is then checked without recursion, before anything recursive
+    (the surrogate replacement here, the callers' walks) touches it.
+    """
+    if text.count("[") + text.count("{") > MAX_CONTAINERS:
+        raise UntrustedData(f"the JSON holds more than {MAX_CONTAINERS:,} arrays and objects")
     try:
         value = json.loads(text)
     except (ValueError, RecursionError) as err:
-        raise UntrustedData(f"broken JSON: {str(err)[:120]}") from err
-    return _replace_surrogates(value)
+        raise UntrustedData(f"broken JSON: {str(err)[:120]}") from None
+    if nesting_depth(value, max_depth) > max_depth:
+        raise UntrustedData(f"the JSON is nested deeper than {max_depth} levels")
+    if _SURROGATE.search(text) or _SURROGATE_ESCAPE.search(text):
+        value = _replace_surrogates(value)
+    return value
 
 
 # C0 and C1 controls (tab and newline too: feedback lines are single lines), DEL, the Unicode
