@@ -2,7 +2,9 @@
 
 - every ``chapter`` named in coverage.yml exists and is in the table of contents, and every
   ``target`` is a markdown heading of that chapter;
-- every notebook under book/ is listed in _toc.yml, and every _toc.yml entry exists.
+- every notebook under book/ is listed in _toc.yml, and every _toc.yml entry exists;
+- an entry for a source's "Learning goals" section points at the heading under which the chapter
+  states its goals ("After this chapter you can").
 """
 from __future__ import annotations
 
@@ -40,6 +42,24 @@ def headings_of(path: Path) -> list[str]:
     else:
         text = path.read_text()
     return markdown_headings(text)
+
+
+def section_text(path: Path, target: str) -> str:
+    """The markdown of a chapter from heading ``target`` to the next heading ("" if absent)."""
+    nb = nbformat.read(path, as_version=4)
+    text = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    lines, inside, in_fence = [], False, False
+    for line in text.splitlines():
+        if FENCE.match(line):
+            in_fence = not in_fence
+        m = None if in_fence else HEADING.match(line)
+        if m and inside:
+            break
+        if m and " ".join(m.group(2).split()) == " ".join(target.split()):
+            inside = True
+        elif inside:
+            lines.append(line)
+    return "\n".join(lines)
 
 
 def toc_entries() -> list[str]:
@@ -98,6 +118,29 @@ def test_coverage_target_is_a_heading_of_an_existing_chapter(item):
     assert " ".join(entry["target"].split()) in headings, (
         f"{source}: {entry['target']!r} is not a heading of {entry['chapter']}; "
         f"its headings are: {headings}"
+    )
+
+
+GOALS = [item for item in coverage_entries() if "learning goals" in item[1]["heading"].lower()]
+
+
+def test_section_text_stops_at_the_next_heading(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Title\n\n**After this chapter you can**\n\n- fit\n\n## Next\n\nmore")])
+    path = tmp_path / "chapter.ipynb"
+    nbformat.write(nb, path)
+    assert "After this chapter you can" in section_text(path, "Title")
+    assert "After this chapter you can" not in section_text(path, "Next")
+    assert section_text(path, "Missing") == ""
+
+
+@pytest.mark.parametrize("item", GOALS, ids=entry_id)
+def test_learning_goals_entries_point_at_the_stated_goals(item):
+    source, entry = item
+    text = section_text(BOOK / entry["chapter"], entry["target"])
+    assert "After this chapter you can" in text, (
+        f"{source}: {entry['heading']!r} points at {entry['target']!r} in {entry['chapter']}, "
+        "which does not state the chapter's goals"
     )
 
 
