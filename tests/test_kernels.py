@@ -322,7 +322,7 @@ def test_workspace_lends_given_arrays_and_takes_back_dead_graphs():
 
 @pytest.mark.parametrize("cls", [RNN, LSTM, GRU])
 def test_time_loops_leave_the_blas_thread_count_as_it_was(cls):
-    """The recurrent kernels run BLAS on one thread inside their time loops; afterwards it is restored."""
+    """The recurrent kernels set BLAS's threads for their time loops; afterwards the count is as it was."""
     from threadpoolctl import ThreadpoolController   # a dependency of nnkit
     blas = ThreadpoolController().select(user_api="blas")
     with blas.limit(limits=2):

@@ -21,8 +21,9 @@ The speed techniques:
   arguments, in-place operators).
 - *Reused big arrays*: A, its gradient dA and the time-major input come from
   ``STATE.workspace``; the ones the backward pass reads return when the graph is collected.
-- *One BLAS thread inside the loops* (``STATE.limit_blas``): a step's product is too small to
-  share between threads; the big products outside the loops use them all.
+- *BLAS's own threads for the loops' products* (``STATE.blas_products``): a step's products
+  are too small and too dependent on each other to split over the kernels' threads, but
+  BLAS's threads, which wait for work spinning, start on each product at once.
 
 Inputs are batch-first, x (B, T, I); inside, everything is time-major (T, B, .), so that
 the slice of step t is one contiguous block.
