@@ -100,7 +100,9 @@ def parse_json(text: str, max_depth: int = 64):
         raise UntrustedData(f"the JSON holds more than {MAX_CONTAINERS:,} arrays and objects")
     try:
         value = json.loads(text)
-    except (ValueError, RecursionError) as err:
+    except RecursionError:
+        raise UntrustedData(f"the JSON is nested deeper than {max_depth} levels") from None
+    except ValueError as err:
         raise UntrustedData(f"broken JSON: {str(err)[:120]}") from None
     if nesting_depth(value, max_depth) > max_depth:
         raise UntrustedData(f"the JSON is nested deeper than {max_depth} levels")
