@@ -76,6 +76,19 @@ def test_solution_scores_full_and_exercise_scores_zero(solution, tmp_path):
     assert float(table[sol["submission"]]["total"]) == full and float(table[ex["submission"]]["total"]) == 0
 
 
+def test_the_solutions_notebook_itself_scores_full(tmp_path):
+    # A teacher's first check: submit the solutions notebook. Its misconception cells (which
+    # redefine the answers wrongly) and hidden tests are left out, and the feedback says so.
+    solution = ROOT / "solutions" / "lectures-04-backpropagation.ipynb"
+    nb = nbformat.read(solution, as_version=4)
+    special = sum(markers.is_hidden(c) or markers.is_misconception(c) for c in nb.cells)
+    assert any(markers.is_misconception(c) for c in nb.cells)
+    (row,) = grade(solution, [solution], tmp_path / "out", jobs=1, progress=False)
+    assert row["total"] == row["max"] > 0, row["lines"]
+    assert f"{special} cell(s) starting with '### HIDDEN TESTS' or '### MISCONCEPTION:' were not run" \
+        in " ".join(row["notes"])
+
+
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=IDS)
 def test_blank_exercise_runs_like_nbval_lax(solution):
     """Every cell that fails in the blank exercise is marked, and fails only by a stub."""

@@ -325,6 +325,9 @@ class Grading:
             sub = submission.load(path)
             if sub.exercise and sub.exercise != src.name:
                 row["notes"].append(f"this notebook is exercise '{sub.exercise}', not '{src.name}'")
+            if sub.left_out:
+                row["notes"].append(f"{sub.left_out} cell(s) starting with {markers.HIDDEN!r} or "
+                                    f"{markers.MISCONCEPTION!r} were not run (they belong to solutions notebooks)")
             if self.stopping.is_set():
                 raise UntrustedData("not run: grading was interrupted")
             self.score(row, self.run_submission(sub))

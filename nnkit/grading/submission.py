@@ -1,7 +1,9 @@
 """Read a submitted notebook without trusting it: its bytes, its code cells, its exercise name.
 
 Only what grading needs is taken from the file, and leniently: the code cells of an nbformat 4
-notebook (or of the worksheets of a version 3 one), whatever else the metadata says. A file
+notebook (or of the worksheets of a version 3 one), whatever else the metadata says. Cells
+that only a solutions notebook has (``### HIDDEN TESTS``, ``### MISCONCEPTION:``) are left
+out, so that a teacher who submits the solutions notebook itself sees full marks. A file
 that is not a regular file, too large, not UTF-8, not JSON or nested too deep is refused with
 a reason for the learner; a byte-order mark is skipped and lone surrogates become U+FFFD.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from nnkit.grading import markers
 from nnkit.grading.untrusted import UntrustedData, clean_text, parse_json, read_regular_file
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20
@@ -22,6 +25,7 @@ class Submission:
     cells: list          # sources of its code cells, in order
     exercise: str | None  # metadata.nnkit.exercise, if the notebook says which exercise it is
     digest: str          # sha256 of the bytes
+    left_out: int = 0    # cells left out: hidden-test and misconception cells of a solutions notebook
 
 
 def _source(cell) -> str | None:
@@ -55,7 +59,7 @@ def load(path) -> Submission:
             if isinstance(sheets, list) else None
     if not isinstance(cells, list):
         raise UntrustedData(f"not a valid notebook (format version {version}): it has no list of cells")
-    sources = []
+    sources, left_out = [], 0
     for number, cell in enumerate(cells, 1):
         if not isinstance(cell, dict):
             raise UntrustedData(f"not a valid notebook: cell {number} is not an object")
@@ -64,9 +68,18 @@ def load(path) -> Submission:
         source = _source(cell)
         if source is None:
             raise UntrustedData(f"not a valid notebook: code cell {number} has no text source")
+        if _solutions_only(source):
+            left_out += 1
+            continue
         sources.append(source)
     meta = notebook.get("metadata")
     nnkit_meta = meta.get("nnkit") if isinstance(meta, dict) else None
     exercise = nnkit_meta.get("exercise") if isinstance(nnkit_meta, dict) else None
     exercise = clean_text(exercise, 80) if isinstance(exercise, str) else None
-    return Submission(data, sources, exercise, hashlib.sha256(data).hexdigest())
+    return Submission(data, sources, exercise, hashlib.sha256(data).hexdigest(), left_out)
+
+
+def _solutions_only(source: str) -> bool:
+    """True for a cell whose first non-blank line marks hidden tests or a misconception."""
+    first = next((line.strip() for line in source.splitlines() if line.strip()), "")
+    return first.startswith((markers.HIDDEN, markers.MISCONCEPTION))
