@@ -209,7 +209,8 @@ def _page(learner: str, subs: list) -> str:
     for sub in subs:
         parts.append(f"<section><h2>{escape(sub.assignment)}</h2>")
         parts.append(f"<p>Score: <strong>{number(sub.total)} / {number(sub.max_points)}</strong>"
-                     f" &middot; {escape(sub.status)} &middot; graded {escape(sub.graded)}</p>")
+                     + ("" if sub.status == "graded" else f" &middot; {escape(sub.status)}")
+                     + f" &middot; {escape(_when(sub.graded))}</p>")
         if sub.stale:
             parts.append('<p class="stale">The tests of this assignment changed since it was graded; '
                          "it will be graded again.</p>")
@@ -337,3 +338,9 @@ def run_export(gb: Gradebook, fmt: str, out, *, roster=None, id_field=None, lear
         done += (f"\nnote: {len(stale)} submissions were graded before their solution or tests changed; "
                  "a run of `nnkit grade` grades them again")
     return done
+
+
+def _when(stamp: str) -> str:
+    """'graded on 2026-12-06 at 19:46 UTC' from the gradebook's ISO time stamp."""
+    day, _, time = str(stamp).partition("T")
+    return f"graded on {day} at {time[:5]} UTC" if time else f"graded {stamp}"
