@@ -172,6 +172,35 @@ def test_leak_check_finds_reference_callables_and_solution_code(tmp_path):
     assert main(["release", str(src), "--out", str(out), "--audit", "--seeds", "2"]) == 1
 
 
+_LOGISTIC = '''
+def logistic(x):
+    """1 / (1 + exp(-x)) of a number."""
+    ### BEGIN SOLUTION
+    return 1.0 / (1.0 + np.exp(-x))
+    ### END SOLUTION
+'''
+_LOGISTIC_TEST = ("### HIDDEN TESTS\nfrom nnkit.grading import hidden_test\n"
+                  "hidden_test('logistic', call='logistic', args=lambda rng: [float(rng.normal())], fixed=[[0.5]])")
+
+
+@pytest.mark.parametrize("setup, use", [("from nnkit.gates import sigmoid as squash", "squash(0.0)"),
+                                        ("from nnkit import gates", "gates.sigmoid(0.0)"),
+                                        ("import nnkit.gates as g", "g.sigmoid(0.0)")])
+def test_leak_check_finds_an_imported_nnkit_function_that_computes_the_answer(setup, use, tmp_path):
+    src, out = tmp_path / "sol", tmp_path / "ex"
+    src.mkdir()
+    _notebook(src / "imported.ipynb", _SETUP + "\n" + setup, _LOGISTIC, use,
+              'nnkit.check(logistic, cases={"two": (2.0,)})', _LOGISTIC_TEST)
+    release_dir(src, out)
+    found = leaks.check(src, out)["imported"]
+    assert any("computes the answer of hidden test 'logistic'" in p for p in found), found
+    # the same exercise without the import is clean
+    _notebook(src / "imported.ipynb", _SETUP, _LOGISTIC, 'nnkit.check(logistic, cases={"two": (2.0,)})',
+              _LOGISTIC_TEST)
+    release_dir(src, out)
+    assert leaks.check(src, out)["imported"] == []
+
+
 def test_leak_check_passes_on_every_released_exercise():
     names = [p.stem for p in SOLUTIONS]
     report = leaks.check(ROOT / "solutions", ROOT / "exercises", names)
