@@ -1,6 +1,7 @@
 """The ``nnkit`` command.
 
-    nnkit release [SOLUTIONS_DIR] [--out exercises] [--audit [--seeds 10] [--notebooks a,b] [--sample N]]
+    nnkit release [SOLUTIONS_DIR] [--out exercises] [--audit [--seeds 10] [--first-seed 0] [--notebooks a,b]
+                  [--sample N]]
     nnkit grade SOURCE SUBMISSIONS... --out DIR [--jobs N] [--timeout S] [--notebook-timeout S]
                 [--memory MB] [--force] [--seed N] [--no-isolation] [--scheduler tcp://HOST:8786 | local:N]
     nnkit grade --check-isolation
@@ -28,17 +29,21 @@ def _audit(args) -> int:
     from nnkit.grading import audit, leaks
 
     names = [n for n in (args.notebooks or "").split(",") if n] or None
+    if args.seeds < 1:
+        print("nnkit release: --seeds needs at least one grading seed", file=sys.stderr)
+        return 2
     problems = []
     for name, found in leaks.check(args.solutions, args.out, names, jobs=args.jobs).items():
         problems += [f"{name}: LEAK: {p}" for p in found]
     print(f"leak check: {'no answer found in the exercises' if not problems else f'{len(problems)} leaks'}")
-    report = audit.audit(args.solutions, names, seeds=tuple(range(args.seeds)), jobs=args.jobs,
+    seeds = tuple(range(args.first_seed, args.first_seed + args.seeds))
+    report = audit.audit(args.solutions, names, seeds=seeds, jobs=args.jobs,
                          sample=args.sample, exercises_dir=args.out)
     print(report.table())
     if report.details():
         print(report.details())
     problems += report.problems()
-    print(f"mutation audit: {args.seeds} grading seeds, {report.seconds:.0f} s")
+    print(f"mutation audit: {args.seeds} grading seeds ({seeds[0]}..{seeds[-1]}), {report.seconds:.0f} s")
     if args.json:
         data = report.as_dict()
         data["leaks"] = [p for p in problems if ": LEAK: " in p]
@@ -147,7 +152,9 @@ def main(argv=None) -> int:
     rel.add_argument("--jobs", type=int, default=2, help="notebooks run in parallel")
     rel.add_argument("--audit", action="store_true",
                      help="then run the leak check and the mutation audit (fails on a problem)")
-    rel.add_argument("--seeds", type=int, default=10, help="audit: grading seeds per mutant (0..N-1)")
+    rel.add_argument("--seeds", type=int, default=10, help="audit: grading seeds per mutant (N of them)")
+    rel.add_argument("--first-seed", type=int, default=0,
+                     help="audit: the first grading seed (seeds FIRST..FIRST+N-1; default 0)")
     rel.add_argument("--notebooks", default="", help="audit: only these notebooks (comma-separated stems)")
     rel.add_argument("--sample", type=int, default=1, help="audit: keep about one mutant in N")
     rel.add_argument("--json", default="", help="audit: also write the report as JSON here")

@@ -152,6 +152,24 @@ def test_fixed_edge_case_makes_it_stable_and_stale_marks_are_reported(tmp_path):
         audit.load_marks(src)
 
 
+def test_the_audit_command_runs_the_grading_seeds_asked_for(tmp_path):
+    """--seeds N --first-seed F audits under F..F+N-1, so other seeds than 0..9 can be swept."""
+    from nnkit.cli import main
+
+    src, out, report = tmp_path / "sol", tmp_path / "ex", tmp_path / "audit.json"
+    src.mkdir()
+    _notebook(src / "toy.ipynb", _SETUP, _SIGN, _CHECK,
+              "### HIDDEN TESTS\nfrom nnkit.grading import hidden_test\n"
+              "hidden_test('relu', call='relu', args=lambda rng: [rng.normal(size=5)], fixed=[[np.array([-1.0, 0.0, 0.5, 2.0])]])",
+              "### MISCONCEPTION: the negative side is 0, not -x\ndef relu(x):\n    return np.abs(x)")
+    (src / audit.MARKS).write_text(json.dumps({"toy": {"relu: line 4: `x > 0` -> `x >= 0`": "at x = 0 both branches give 0"}}))
+    args = ["release", str(src), "--out", str(out), "--audit", "--seeds", "3", "--first-seed", "34", "--json", str(report)]
+    assert main(args) == 0
+    data = json.loads(report.read_text())
+    assert data["seeds"] == [34, 35, 36] and data["notebooks"]["toy"]["killed"] > 0
+    assert main(["release", str(src), "--out", str(out), "--audit", "--seeds", "0"]) == 2
+
+
 def test_leak_check_finds_reference_callables_and_solution_code(tmp_path):
     src, out = tmp_path / "sol", tmp_path / "ex"
     src.mkdir()
