@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nnkit.grading import audit, leaks, mutation, nbexec
+from nnkit.grading import audit, grade, leaks, mutation, nbexec
 from nnkit.grading.release import release_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,3 +223,53 @@ def test_leak_check_passes_on_every_released_exercise():
     names = [p.stem for p in SOLUTIONS]
     report = leaks.check(ROOT / "solutions", ROOT / "exercises", names)
     assert report == {n: [] for n in names}
+
+
+_UNIT = '''
+def unit(pattern):
+    """(w, b) of a unit that fires only on the +-1 pattern, with z = 0.5 there."""
+    pattern = np.asarray(pattern, dtype=float)
+    ### BEGIN SOLUTION
+    return pattern.copy(), 0.5 - len(pattern)
+    ### END SOLUTION
+'''
+_UNIT_CHECK = '''
+def _fires_only_on_pattern(actual, expected, args):
+    import itertools
+    import numpy as np
+    w, b = actual
+    {accept_expected}
+    X = np.array(list(itertools.product([-1.0, 1.0], repeat=len(args[0]))))
+    if not np.array_equal(X @ w + b > 0, np.all(X == args[0], axis=1)) or not np.isclose(w @ args[0] + b, 0.5):
+        raise AssertionError("the unit must fire on the pattern only, with z = 0.5 there")
+'''
+_UNIT_EXPECTED = "if np.allclose(w, expected[0]) and np.isclose(b, expected[1]):\n        return"
+
+
+@pytest.mark.parametrize("accepts_expected", [False, True])
+def test_the_audit_names_a_misconception_exactly_when_the_grader_does(accepts_expected, tmp_path):
+    """With a check= test, a misconception is named only if the check accepts a result equal to
+    its ``expected`` argument (the misconception's result, when the grader matches): a check of
+    properties alone never names one, in the audit as in the grader."""
+    src = tmp_path / "sol"
+    src.mkdir()
+    check = _UNIT_CHECK.format(accept_expected=_UNIT_EXPECTED if accepts_expected else "pass")
+    _notebook(src / "toy.ipynb", _SETUP, _UNIT,
+              'nnkit.check(unit, cases={"three": (np.array([1.0, -1.0, 1.0]),)})',
+              "### HIDDEN TESTS\nfrom nnkit.grading import hidden_test\n" + check +
+              "hidden_test('unit', call='unit', check=_fires_only_on_pattern, draws=2,\n"
+              "            args=lambda rng: [rng.choice([-1.0, 1.0], int(rng.integers(2, 6)))])",
+              "### MISCONCEPTION: b = -D gives z = 0 on the pattern, and the unit does not fire\n"
+              "def unit(pattern):\n    pattern = np.asarray(pattern, dtype=float)\n    return pattern.copy(), -float(len(pattern))")
+    release_dir(src, tmp_path / "ex")
+    report = audit.audit(src, seeds=(0, 1), exercises_dir=tmp_path / "ex")
+    misconception, = report.notebooks[0].misconceptions
+    assert misconception["killed"] == [0, 1]
+    assert bool(misconception["recognised"]) is accepts_expected, misconception
+
+    learner = tmp_path / "learner.ipynb"
+    _notebook(learner, _SETUP,
+              "def unit(pattern):\n    pattern = np.asarray(pattern, dtype=float)\n    return pattern.copy(), -float(len(pattern))")
+    row, = grade(src / "toy.ipynb", [learner], tmp_path / "out", jobs=1, progress=False, seed=0)
+    assert row["tests"]["unit"] == 0
+    assert ("this looks like" in row["lines"]["unit"]) is accepts_expected, row["lines"]

@@ -51,22 +51,15 @@ def match_misconception(test: HiddenTest, result: dict, wrong, args=None) -> str
     """The hint of the first misconception whose result ``result`` reproduces, or None.
 
     ``wrong`` is a list of (hint, value) pairs: each misconception's result on the same inputs
-    (value None where it raised).  Two results are the same when they agree within the test's
-    tolerances, or when the test's own ``check`` accepts one given the other.
+    (value None where it raised).  ``result`` reproduces a misconception when it would pass the
+    test with that misconception's result as the expected one, as the grader decides: within the
+    test's tolerances, or accepted by the test's own ``check`` (which must therefore compare with
+    its ``expected`` argument, not only test properties, for a misconception to be named).
     """
     if "value" not in result:
         return None
-    actual = result["value"]
     for hint, value in wrong:
-        if value is None:
-            continue
-        if compare(actual, value, test.rtol, test.atol, exact=test.compare == "equal") is None:
-            return hint
-        if test.check is not None:       # a custom comparison (rows in any order, sets, ...)
-            try:
-                test.check(actual, value, args)
-            except Exception:  # noqa: BLE001 - not this misconception
-                continue
+        if value is not None and score_test(test, result, value, args)[0]:
             return hint
     return None
 
