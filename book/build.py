@@ -16,8 +16,11 @@ Three steps:
    hash of ``nnkit/**/*.py`` and emptied when that hash changes. The test session
    (``conftest.py``) fills the same cache with the executions nbval makes, so a book build
    after the tests executes nothing again.
-3. **Build.** ``jupyter-book build --all``: every page is rendered again, every notebook
-   is taken from the cache or executed (90 s per cell at most). A notebook that fails to
+3. **Build.** Chapters missing from the cache are executed two at a time (``--jobs``) and
+   cached; then ``jupyter-book build --all`` renders every page again, taking every notebook
+   from the cache (or executing it, 90 s per cell at most, when it failed above). Only
+   warnings, progress and the page to open are printed; the full log is
+   ``book/_build/build.log``. A notebook that fails to
    execute fails the build: the script names the notebook and the cell, and exits non-zero.
 """
 from __future__ import annotations
@@ -216,6 +219,93 @@ def store_execution(notebook_path: Path, executed, seconds: float, book_dir: Pat
     return record.pk
 
 
+def toc_notebooks(book_dir: Path = BOOK) -> list[Path]:
+    """The notebooks the table of contents lists, in its order."""
+    import yaml  # noqa: PLC0415
+
+    files: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(yaml.safe_load((book_dir / "_toc.yml").read_text()))
+    return [book_dir / f"{f}.ipynb" for f in files if (book_dir / f"{f}.ipynb").exists()]
+
+
+def execute_missing(book_dir: Path = BOOK, jobs: int = 2, timeout: int = 90,
+                    env: dict[str, str] | None = None, log=print) -> dict[str, float]:
+    """Execute, ``jobs`` at a time, the chapters the cache does not hold yet, and cache them.
+
+    Jupyter Book executes notebooks one after the other; on a machine with two cores, two at
+    once take about half the time. Each runs as Jupyter Book would run it (in its own folder,
+    ``timeout`` seconds per cell, with ``env`` added to its environment); one that fails is
+    left out of the cache, so that Jupyter Book executes it again and reports the failure.
+    The cores are shared out: each kernel's BLAS gets ``cores // jobs`` threads (unless the
+    caller's environment already says), since more threads than cores only wait on each other.
+    What kernels write to their own stderr (start-up notices) goes to
+    ``_build/kernels.log``. Returns {chapter: seconds} of those run here.
+    """
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    import nbformat  # noqa: PLC0415
+    from jupyter_cache import get_cache  # noqa: PLC0415
+    from nbclient import NotebookClient  # noqa: PLC0415
+
+    cache = get_cache(str(cache_dir(book_dir)))
+    todo = []
+    for path in toc_notebooks(book_dir):
+        try:
+            cache.match_cache_file(str(path))
+        except KeyError:
+            todo.append(path)
+    if not todo:
+        return {}
+    log(f"Executing {len(todo)} chapter(s), {jobs} at a time ...")
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    kernel_env = {**os.environ, **(env or {})}
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        kernel_env.setdefault(var, threads)
+    (book_dir / "_build").mkdir(parents=True, exist_ok=True)
+    kernels_log = open(book_dir / "_build" / "kernels.log", "w")  # noqa: SIM115 - closed below
+
+    def run(path: Path):
+        nb = nbformat.read(path, as_version=4)
+        start = time.perf_counter()
+        try:
+            # No timing metadata: the cache hashes every cell's metadata, and Jupyter Book
+            # must find this execution under the hash of the notebook as it is on disk.
+            NotebookClient(nb, timeout=timeout, resources={"metadata": {"path": str(path.parent)}},
+                           kernel_name="python3", record_timing=False,
+                           ).execute(env=kernel_env, stderr=kernels_log)
+        except Exception:  # noqa: BLE001 - Jupyter Book runs it again and names the cell
+            return path, None
+        return path, (nb, time.perf_counter() - start)
+
+    done = {}
+    with kernels_log, ThreadPoolExecutor(max_workers=jobs) as pool:
+        for path, result in pool.map(run, todo):
+            doc = path.relative_to(book_dir).with_suffix("").as_posix()
+            if result is None:
+                log(f"  {doc}: failed (executed again below to report the cell)")
+                continue
+            store_execution(path, result[0], result[1], book_dir)
+            try:
+                cache.match_cache_file(str(path))
+            except KeyError:  # the notebook changed on disk while it ran
+                log(f"  {doc}: changed while it ran (executed again below)")
+                continue
+            log(f"  {doc}: {result[1]:.1f} s")
+            done[doc] = result[1]
+    return done
+
+
 # ---------------------------------------------------------------------------------------
 # 3. Build
 # ---------------------------------------------------------------------------------------
@@ -260,6 +350,19 @@ def _parse_log(text: str, book_dir: Path) -> tuple[dict[str, float], list[str]]:
     return executed, cached
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _worth_showing(line: str) -> bool:
+    """Sphinx's own warnings and errors; not its progress chatter, nor the kernels' log lines
+    (each kernel warns that it talks over local TCP without encryption)."""
+    plain = _ANSI.sub("", line)
+    if plain.startswith("[IPKernelApp]") or "KeyboardInterrupt caught in kernel" in plain:
+        return False
+    return ("WARNING:" in plain or "ERROR:" in plain or "CRITICAL:" in plain) and \
+        "[mystnb" not in plain
+
+
 def _locate_cell(notebook: Path, report: str) -> str:
     """Name the cell a CellExecutionError report is about: 'cell N' (counting code cells from 0)."""
     m = re.search(r"executing the following cell:\n-+\n(.*?)\n-+\n", report, re.S)
@@ -295,7 +398,7 @@ def _failures(book_dir: Path, html_dir: Path) -> list[str]:
 
 
 def build_book(book_dir: Path = BOOK, *, use_cdn: bool = False, src: Path = NNKIT_SRC,
-               quiet: bool = False) -> BuildResult:
+               quiet: bool = False, jobs: int = 2) -> BuildResult:
     """Build the book (see the module docstring). Never raises for a failed notebook:
     look at ``result.ok`` and ``result.failures``."""
     book_dir = Path(book_dir).resolve()
@@ -304,6 +407,11 @@ def build_book(book_dir: Path = BOOK, *, use_cdn: bool = False, src: Path = NNKI
 
     local = False if use_cdn else install_vendor(book_dir, log=log)
     sync_cache_with_source(book_dir, src, log=log)
+    # Chapters draw with the notebook's inline backend, whatever the caller uses, and their
+    # explorers pre-render their frames; kernels inherit this environment.
+    kernel_env = {"MPLBACKEND": "module://matplotlib_inline.backend_inline",
+                  EXPLORERS_VARIABLE: "static", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    pre_executed = execute_missing(book_dir, jobs=jobs, env=kernel_env, log=log) if jobs > 1 else {}
     html_dir = book_dir / "_build" / "html"
     shutil.rmtree(html_dir / "reports", ignore_errors=True)
 
@@ -311,22 +419,26 @@ def build_book(book_dir: Path = BOOK, *, use_cdn: bool = False, src: Path = NNKI
            "build", str(book_dir), "--all", "--builder", "html"]
     if not local:
         cmd += ["--config", str(cdn_config(book_dir))]
-    env = dict(os.environ)
-    # Chapters draw with the notebook's inline backend, whatever the caller uses.
-    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    env[EXPLORERS_VARIABLE] = "static"
+    env = {**os.environ, **kernel_env}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env, cwd=book_dir.parent)
     lines = []
     assert proc.stdout is not None
+    if not quiet:
+        log("Rendering the pages ...")
     for line in proc.stdout:
         lines.append(line)
-        if not quiet:
+        if not quiet and _worth_showing(line):
             sys.stdout.write(line)
     returncode = proc.wait()
     text = "".join(lines)
+    (book_dir / "_build").mkdir(parents=True, exist_ok=True)
+    (book_dir / "_build" / "build.log").write_text(_ANSI.sub("", text))
     executed, cached = _parse_log(text, book_dir)
+    for doc, seconds in pre_executed.items():
+        executed[doc] = seconds
+        if doc in cached:
+            cached.remove(doc)
     failures = _failures(book_dir, html_dir)
     if "Executing notebook failed" in text and not failures:
         failures.append("a notebook failed to execute (see the log above)")
@@ -337,11 +449,14 @@ def build_book(book_dir: Path = BOOK, *, use_cdn: bool = False, src: Path = NNKI
     if failures:
         log("\nThese notebooks failed to execute:\n" + "\n".join(f"- {m}" for m in failures))
     elif returncode != 0:
-        log(f"\njupyter-book exited with status {returncode}.")
+        log("".join(lines[-40:]))
+        log(f"\njupyter-book exited with status {returncode} (full log: "
+            f"{book_dir / '_build' / 'build.log'}).")
     else:
-        log(f"\nBuilt {html_dir / 'index.html'} in {result.seconds:.1f} s: "
-            f"{len(executed)} notebook(s) executed, {len(cached)} taken from the cache"
-            + ("" if local else "; the pages load their scripts from CDNs") + ".")
+        log(f"\nBuilt in {result.seconds:.0f} s ({len(executed)} chapter(s) executed, "
+            f"{len(cached)} from the cache"
+            + ("" if local else "; the pages load their scripts from CDNs") + "). "
+            f"Open {html_dir / 'index.html'}")
     return result
 
 
@@ -350,8 +465,10 @@ def main(argv: list[str] | None = None, book_dir: Path = BOOK, src: Path = NNKIT
     parser.add_argument("--cdn", action="store_true",
                         help="do not install the browser scripts; let the pages load them from CDNs")
     parser.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="chapters executed at the same time (default 2)")
     args = parser.parse_args(argv)
-    result = build_book(book_dir, use_cdn=args.cdn, src=src)
+    result = build_book(book_dir, use_cdn=args.cdn, src=src, jobs=args.jobs)
     if args.json:
         print(json.dumps({"ok": result.ok, "seconds": round(result.seconds, 2),
                           "executed": result.executed, "cached": result.cached,
