@@ -1,11 +1,12 @@
 """The built book in a real browser, read as a reader reads it.
 
 Every page of the table of contents is opened from file:// and must show: math typeset by
-MathJax and no raw TeX left in the text; no debug output (function reprs, long array or tuple
-dumps, warnings with the kernel's file paths); no console error, no failed request, nothing
-fetched from the network, no image that failed to load; and explorers whose picture changes
-when a control moves, with no kernel behind the page. A screenshot of every page is saved in
-``book/_build/screenshots/`` and the counts in ``book/_build/screenshots/report.json``.
+MathJax and no raw TeX left in the text; no debug output (function reprs, NumPy scalar reprs
+such as ``np.float64(0.5)``, long array or tuple dumps, warnings with the kernel's file paths);
+no console error, no failed request, nothing fetched from the network, no image that failed to
+load; and explorers whose picture changes when a control moves, with no kernel behind the page.
+A screenshot of every page is saved in ``book/_build/screenshots/`` and the counts in
+``book/_build/screenshots/report.json``.
 
 The checks are proved on small synthetic pages too: each must fail where it should.
 
@@ -58,6 +59,10 @@ OUTPUTS_JS = """() => Array.from(document.querySelectorAll('.cell_output .output
 #: Python reprs that only ever show by accident.
 DEBUG_REPR = re.compile(r"^\s*(<function |<bound method |<matplotlib\.|\[<matplotlib\.|<Figure size "
                         r"|<[\w.]+ object at 0x)")
+#: NumPy 2 scalar reprs, e.g. ``np.float64(0.0451)`` or ``np.True_`` in a printed list or tuple:
+#: the reader should see the number (format it, or convert it with float() or .tolist()).
+NUMPY_SCALAR = re.compile(r"\bnp\.(?:(?:float|int|uint|complex|bool|str|bytes|datetime|timedelta)"
+                          r"\w*\(|True_|False_)")
 CONTAINER_DUMP = re.compile(r"^\s*(array\(|\(|\[)")
 KERNEL_PATHS = re.compile(r"/tmp/ipykernel_|/tmp/tmp\w+|\w+Warning:")
 
@@ -66,6 +71,10 @@ def debug_output(text: str) -> str | None:
     """Why an output block reads as debug output, or None."""
     if DEBUG_REPR.match(text):
         return "a Python repr: " + text.strip().splitlines()[0][:80]
+    numpy_scalar = NUMPY_SCALAR.search(text)
+    if numpy_scalar:
+        line = next(line for line in text.splitlines() if numpy_scalar.group(0) in line)
+        return "a NumPy scalar repr: " + line.strip()[:80]
     lines = text.strip().splitlines()
     if len(lines) > 20 and CONTAINER_DUMP.match(text):
         return f"a {len(lines)}-line array or tuple dump: {lines[0][:60]}"
@@ -326,6 +335,10 @@ def test_raw_tex_is_caught(tmp_path, browser):
     ("(array([0.1, 0.2]),\n" + "".join(f" {i},\n" for i in range(25)) + ")", "dump"),
     ("array([" + ",\n       ".join(str(i) for i in range(40)) + "])", "dump"),
     ("/tmp/ipykernel_123/456.py:3: RuntimeWarning: overflow encountered in exp", "warning"),
+    ("points in both sets: [(np.float64(1.2), np.float64(0.7))]", "NumPy scalar"),
+    ("np.float32(0.25)", "NumPy scalar"),
+    ("{'epochs': np.int64(12), 'loss': 0.031}", "NumPy scalar"),
+    ("converged: np.True_", "NumPy scalar"),
 ])
 def test_debug_output_is_caught(tmp_path, browser, text, reason):
     report = audit(browser, _page(tmp_path, _output(text)), "debug")
@@ -334,6 +347,11 @@ def test_debug_output_is_caught(tmp_path, browser, text, reason):
 
 def test_a_long_printed_table_is_not_debug_output():
     assert debug_output("".join(f"epoch {i}: loss {1 / (i + 1):.3f}\n" for i in range(30))) is None
+
+
+def test_numbers_and_dtype_names_are_not_numpy_reprs():
+    assert debug_output("points in both sets: [(1.2, 0.7), (2.1, -3.0)]\nfloat64, True") is None
+    assert debug_output("x.dtype is float32; np.float32 halves the memory") is None
 
 
 def test_a_dead_explorer_is_caught(tmp_path, browser):
