@@ -442,3 +442,30 @@ def test_the_bundled_bwrap_sandboxes_too(tmp_path):
                                     "[n for _, n in socket.if_nameindex()]]"], [case], timeout=30, budget=60,
                        limits=Limits(), scratch=tmp_path)
     assert codec.decode(parse_json(run.probes[0]["results"][0]["result"])) == [1000, 1, ["lo"]]
+
+
+def test_kernels_import_the_nnkit_the_grader_runs(tmp_path):
+    """A grader run from a source tree on PYTHONPATH (not the installed nnkit) gives its
+    kernels that same nnkit, and nothing else of the tree."""
+    import shutil
+
+    import nnkit
+
+    tree = tmp_path / "checkout"
+    shutil.copytree(Path(nnkit.__file__).parent, tree / "nnkit", ignore=shutil.ignore_patterns("__pycache__"))
+    (tree / "secret.txt").write_text("not for learners")
+    probe = ("import os, nnkit\n"
+             f"assert nnkit.__file__ == {str(tree / 'nnkit' / '__init__.py')!r}, nnkit.__file__\n"
+             f"assert os.listdir({str(tree)!r}) == ['nnkit']\n" + ANSWERS)
+    submission = _notebook(tmp_path, "ada", probe)
+    script = ("import sys, nnkit\n"
+              f"assert nnkit.__file__.startswith({str(tree)!r})\n"
+              "from nnkit.grading import grade\n"
+              f"(row,) = grade({str(WARMUP)!r}, [{str(submission)!r}], {str(tmp_path / 'out')!r}, progress=False)\n"
+              "print(row['total'], row['max'], row['lines'])\n")
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    total, full = done.stdout.split()[:2]
+    assert float(total) == float(full) > 0, done.stdout

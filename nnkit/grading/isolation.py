@@ -45,6 +45,12 @@ NOBODY = 65534
 HOME = "/home/learner"
 WORK = HOME + "/work"
 START_TIMEOUT_S = 60.0
+# The folder that holds the nnkit the grader runs. The runner imports nnkit from there, not from
+# whatever ``python -I`` would find (an editable install of another checkout, or none at all when
+# the grader runs from a source tree on PYTHONPATH); only its ``nnkit`` folder is in the sandbox.
+NNKIT_HOME = str(Path(__file__).resolve().parents[2])
+RUNNER_BOOT = ("import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
+               "runpy.run_module('nnkit.grading.cellrunner', run_name='__main__', alter_sys=True)")
 
 
 class SandboxError(RuntimeError):
@@ -187,7 +193,7 @@ class Kernel:
         err_r, err_w = os.pipe()
         limit_args = [str(limits.memory_mb), str(limits.processes), str(limits.file_mb), str(limits.cpu_s),
                       str(int(isolation.isolate))]
-        runner = [sys.executable, "-I", "-B", "-m", "nnkit.grading.cellrunner", str(cmd_r), str(reply_w),
+        runner = [sys.executable, "-I", "-B", "-c", RUNNER_BOOT, NNKIT_HOME, str(cmd_r), str(reply_w),
                   *limit_args]
         keep = [cmd_r, reply_w]
         self.err_r = err_r
