@@ -537,6 +537,18 @@ def _tool():
         raise OSError("refused")
 if _isolated(lambda: _unshare(0x10000000), lambda: _unshare(0x10000000 | 0x00020000), _tool):
 ''' + "\n".join("    " + line for line in (SIGMOID + SIGMOID_GRAD + SOFTMAX).splitlines())]),
+    "regains_privileges": Case(5, [NO_GUARD, IF_ISOLATED, '''
+import ctypes, os, resource
+_libc = ctypes.CDLL(None, use_errno=True)
+def _unlimit(which):
+    return lambda: resource.setrlimit(which, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+def _mount():
+    if _libc.mount(b"none", b"/tmp", b"tmpfs", 0, None) != 0:
+        raise OSError(ctypes.get_errno(), "refused")
+if _isolated(_unlimit(resource.RLIMIT_AS), _unlimit(resource.RLIMIT_NPROC), _unlimit(resource.RLIMIT_CPU),
+             _unlimit(resource.RLIMIT_FSIZE), lambda: os.setuid(0), lambda: os.setgid(0),
+             lambda: os.chroot("/tmp"), _mount):
+''' + "\n".join("    " + line for line in (SIGMOID + SIGMOID_GRAD + SOFTMAX).splitlines())]),
     # --------------------------------------------------------------------- malformed files
     "invalid_json": Case(0, raw="{ this is not json", word="broken JSON"),
     "wrong_nbformat": Case(0, raw='{"nbformat": 99, "nbformat_minor": 0, "cells": [], "metadata": {}}',
