@@ -5,9 +5,11 @@ it reaches, a straightforward NumPy LSTM (one step at a time, a fresh array for
 every intermediate) and, when PyTorch is installed, the ratio to its CPU LSTM.
 The contenders are timed in alternating rounds (best round kept), so that a
 burst of load on a shared machine does not favour one of them.
-``--cells`` adds nnkit's GRU and tanh RNN against PyTorch's.
+``--cells`` adds nnkit's GRU and tanh RNN against PyTorch's; ``--products`` times the
+LSTM's matrix products alone (the part BLAS does, with nnkit's shapes), the floor under any
+NumPy LSTM on this machine.
 
-Run: ``python benchmarks/lstm.py [--rounds 5] [--cells]`` (or ``python -m benchmarks.lstm``).
+Run: ``python benchmarks/lstm.py [--rounds 5] [--cells] [--products]`` (or ``python -m benchmarks.lstm``).
 """
 from __future__ import annotations
 
@@ -77,6 +79,32 @@ class NumpyLSTM:
         return dx, dW, db
 
 
+def products_only(rng):
+    """Only the matrix products of one LSTM forward + backward, with the shapes nnkit uses.
+
+    The input projection of all steps, T recurrent products h_{t-1} W_hh^T (B x H by H x 4H),
+    T backward products dA_t W_hh (B x 4H by 4H x H) and the three weight-gradient products,
+    and nothing else: the time every NumPy LSTM on this BLAS needs before any element-wise work.
+    """
+    x2 = rng.standard_normal((T * B, I)).astype(np.float32)
+    w_ih = rng.standard_normal((I, 4 * H)).astype(np.float32)
+    w_hh = rng.standard_normal((4 * H, H)).astype(np.float32)
+    w_hh_T = np.ascontiguousarray(w_hh.T)
+    hs = rng.standard_normal((T, B, H)).astype(np.float32)
+    dA = rng.standard_normal((T, B, 4 * H)).astype(np.float32)
+    rec, dh = np.empty((B, 4 * H), np.float32), np.empty((B, H), np.float32)
+
+    def step():
+        x2 @ w_ih
+        for t in range(T):
+            np.matmul(hs[t], w_hh_T, out=rec)
+        for t in range(T - 1, -1, -1):
+            np.matmul(dA[t], w_hh, out=dh)
+        dA2 = dA.reshape(T * B, 4 * H)
+        dA2.T @ x2, dA2.T @ hs.reshape(T * B, H), dA2 @ w_ih.T
+    return step
+
+
 def nnkit_step(layer, x, dy):
     """One forward + backward of an nnkit recurrent layer on fixed data."""
     def step():
@@ -111,6 +139,8 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds (best kept)")
     parser.add_argument("--cells", action="store_true", help="also time GRU and tanh RNN")
+    parser.add_argument("--products", action="store_true",
+                        help="also time the LSTM's matrix products alone (the floor set by BLAS)")
     args = parser.parse_args(argv)
     nnkit.seed(0)
     rng = np.random.default_rng(0)
@@ -119,6 +149,8 @@ def main(argv=None) -> dict:
     ref = NumpyLSTM(rng)
     fns = {"lstm": nnkit_step(LSTM(I, H, dtype="float32"), x, dy),
            "numpy": lambda: ref.forward_backward(x, dy)}
+    if args.products:
+        fns["products"] = products_only(rng)
     torch = torch_or_none()
     if torch is not None:
         fns["torch"] = torch_step(torch, torch.nn.LSTM(I, H, batch_first=True), x, dy)
@@ -140,6 +172,13 @@ def main(argv=None) -> dict:
         result["torch_ms"] = t_torch * 1e3
         rows.append(("PyTorch CPU", f"{t_torch * 1e3:.2f} ms",
                      f"nnkit / torch = {t_nnkit / t_torch:.2f}x, NumPy reference / torch = {t_numpy / t_torch:.2f}x"))
+    if args.products:
+        t_products = t["products"]
+        result["products_ms"] = t_products * 1e3
+        note = f"{t_products / t_nnkit:.0%} of nnkit's step"
+        if torch is not None:
+            note += f", {t_products / t['torch']:.2f}x PyTorch's whole step"
+        rows.append(("its products alone", f"{t_products * 1e3:.2f} ms", note))
     for cell in ("gru", "rnn") if args.cells else ():
         note = f"nnkit / torch = {t[cell] / t['torch_' + cell]:.2f}x" if torch is not None else ""
         rows.append((f"nnkit {cell.upper()}", f"{t[cell] * 1e3:.2f} ms", note))

@@ -12,11 +12,16 @@ with recording a handful of small operations per step (the textbook form), this
 
 The speed techniques:
 
-- *Gate-major layout.*  The pre-activations of all steps live in one array A of shape
-  (n, T, B, H), n = number of gates, so each gate's (B, H) block of a step is contiguous and
-  every element-wise operation on it is one fast loop (on the (B, n H) row layout the same
-  operation runs over B short row pieces).  The sigmoid gates come first: one call applies
-  the sigmoid to all of them.
+- *Gate-major layout for the element-wise work.*  The pre-activations of all steps live in
+  one array A of shape (n, T, B, H), n = number of gates, so each gate's (B, H) block of a
+  step is contiguous and every element-wise operation on it is one fast loop (on the (B, n H)
+  row layout the same operation runs over B short row pieces).  The sigmoid gates come
+  first: one call applies the sigmoid to all of them.
+- *Row layout for the products.*  A step's recurrent product is ONE product for all gates,
+  h_{t-1} (B, H) times W_hh^T (H, n H), added to the gate-major block by one transposed add
+  (:func:`_add_gates`); one larger product runs faster than n small ones.  The backward pass
+  copies each step's gate-major dL/da into dA in row layout (T, B, n H) (:func:`_to_rows`),
+  so that dA_t W_hh and the weight gradients are one product each.
 - *No fresh arrays in the loops*: every step writes into preallocated buffers (``out=``
   arguments, in-place operators).
 - *Reused big arrays*: A, its gradient dA and the time-major input come from
